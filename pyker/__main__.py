@@ -1,0 +1,5 @@
+"""``python -m pyker`` runs the CLI."""
+
+from pyker.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Where pyker keeps its state: the data root and the run directory.
+
+Resolved as Docker does: a ``data-root`` (and ``exec-root``) key in the daemon configuration
+file (``/etc/pyker/daemon.json``, the twin of ``/etc/docker/daemon.json``), overridden by the
+``PYKER_DATA_ROOT`` / ``PYKER_RUN_ROOT`` environment variables so that tests and notebooks can
+each work in a store of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyker.errors import ConfigError
+
+DEFAULT_DAEMON_JSON = "/etc/pyker/daemon.json"
+DEFAULT_DATA_ROOT = "/var/lib/pyker"
+DEFAULT_RUN_ROOT = "/run/pyker"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    data_root: Path
+    run_root: Path
+    config_file: Path
+
+
+def _read_daemon_json(path: Path) -> dict[str, object]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        raise ConfigError(str(path), err.strerror or str(err)) from err
+    try:
+        doc = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as err:
+        raise ConfigError(str(path), f"line {err.lineno}: {err.msg}") from err
+    if not isinstance(doc, dict):
+        raise ConfigError(str(path), "top level must be a JSON object")
+    for key in ("data-root", "exec-root"):
+        if key in doc and not (isinstance(doc[key], str) and doc[key].startswith("/")):
+            raise ConfigError(str(path), f'"{key}" must be an absolute path, got {doc[key]!r}')
+    return doc
+
+
+def load(environ: os._Environ[str] | dict[str, str] | None = None) -> EngineConfig:
+    """Resolve the engine's paths from the environment and the daemon configuration.
+
+    Raises:
+        ConfigError: the daemon configuration file exists but is malformed.
+    """
+    env = os.environ if environ is None else environ
+    config_file = Path(env.get("PYKER_DAEMON_CONFIG", DEFAULT_DAEMON_JSON))
+    doc = _read_daemon_json(config_file)
+    data_root = env.get("PYKER_DATA_ROOT") or str(doc.get("data-root", DEFAULT_DATA_ROOT))
+    run_root = env.get("PYKER_RUN_ROOT") or str(doc.get("exec-root", DEFAULT_RUN_ROOT))
+    return EngineConfig(
+        data_root=Path(data_root), run_root=Path(run_root), config_file=config_file
+    )

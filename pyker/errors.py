@@ -1,0 +1,109 @@
+"""The one error hierarchy of pyker.
+
+Lower layers raise ``OSError`` (the kernel's own errno, with the syscall and path named);
+the engine layers raise subclasses of :class:`PykerError` that carry the value at fault as
+attributes. The CLI translates both once, at its boundary, into one line ``pyker: <message>``
+and Docker's exit codes: 125 for an engine error, 126 when the command cannot be invoked,
+127 when it is not found.
+"""
+
+from __future__ import annotations
+
+
+class PykerError(Exception):
+    """Base of every error pyker raises on purpose. ``exit_code`` is Docker's."""
+
+    exit_code = 125
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PykerError):
+    """A flag, argument or option value the command cannot accept."""
+
+
+class ConfigError(PykerError):
+    """The daemon configuration (``/etc/pyker/daemon.json``) is malformed."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class SpecError(PykerError):
+    """A document (image config, manifest, index, runtime spec) that fails validation."""
+
+
+class StoreLocked(PykerError):
+    """Another pyker command holds the store lock for too long."""
+
+
+class StoreCorrupt(PykerError):
+    """The store on disk does not agree with itself (found by ``system check``)."""
+
+
+class ImageError(PykerError):
+    """Base of image store errors."""
+
+
+class InvalidReference(ImageError):
+    """A malformed image reference (``pyker: invalid reference format: …``)."""
+
+    def __init__(self, reference: str, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f'invalid reference format{detail}: "{reference}"')
+        self.reference = reference
+
+
+class ImageNotFound(ImageError):
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"No such image: {reference}")
+        self.reference = reference
+
+
+class ImageInUse(ImageError):
+    """``rmi`` of an image that a container still uses, or that has several tags."""
+
+    def __init__(self, message: str, image_id: str) -> None:
+        super().__init__(message)
+        self.image_id = image_id
+
+
+class DigestMismatch(ImageError):
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(f"{what}: digest mismatch: expected {expected}, got {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class BlobNotFound(ImageError):
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob {digest} not found in the store")
+        self.digest = digest
+
+
+class ArchiveError(ImageError):
+    """A tarball (layer, image archive) that pyker refuses to read."""
+
+    def __init__(self, archive: str, reason: str) -> None:
+        super().__init__(f"{archive}: {reason}")
+        self.archive = archive
+        self.reason = reason
+
+
+class LayerEscape(ArchiveError):
+    """A layer entry that would write outside its layer directory."""
+
+    def __init__(self, layer: str, entry: str, reason: str = "escapes the layer") -> None:
+        super().__init__(f"layer {layer}", f'entry "{entry}" {reason}')
+        self.entry = entry
+
+
+class BootstrapError(ImageError):
+    """A base image could not be built from the host's packages."""

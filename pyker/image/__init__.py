@@ -1,0 +1,1 @@
+"""Images: the content-addressed OCI store, references, archives and base images."""

@@ -1,0 +1,92 @@
+"""Shared fixtures: host feature probes for ``@pytest.mark.requires(...)``, and a private store.
+
+A test that needs a feature the host lacks is skipped with the reason, never passed silently.
+Every test that touches a store gets its own data root under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def _root() -> str | None:
+    return None if os.geteuid() == 0 else "needs root"
+
+
+def _overlay() -> str | None:
+    if _root():
+        return "overlayfs needs root"
+    with open("/proc/filesystems") as f:
+        if "overlay" not in f.read():
+            return "kernel has no overlayfs"
+    return None
+
+
+def _binary(name: str, package: str) -> str | None:
+    return None if shutil.which(name) else f"{name} not installed (Debian package {package})"
+
+
+def _busybox() -> str | None:
+    return None if Path("/bin/busybox").exists() else "busybox-static not installed"
+
+
+def _mknod() -> str | None:
+    return _root()
+
+
+PROBES = {
+    "root": _root,
+    "overlay": _overlay,
+    "mknod": _mknod,
+    "busybox": _busybox,
+    "skopeo": functools.partial(_binary, "skopeo", "skopeo"),
+    "umoci": functools.partial(_binary, "umoci", "umoci"),
+    "runc": functools.partial(_binary, "runc", "runc"),
+    "debootstrap": functools.partial(_binary, "debootstrap", "debootstrap"),
+}
+
+
+@functools.cache
+def probe(feature: str) -> str | None:
+    """Why ``feature`` is missing on this host, or None when it is there."""
+    try:
+        return PROBES[feature]()
+    except KeyError:
+        raise pytest.UsageError(f"unknown feature {feature!r} in requires(); known: {sorted(PROBES)}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("requires"):
+        for feature in marker.args:
+            reason = probe(feature)
+            if reason:
+                pytest.skip(f"requires {feature}: {reason}")
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, empty pyker data root, also exported to subprocesses."""
+    root = tmp_path / "pyker"
+    monkeypatch.setenv("PYKER_DATA_ROOT", str(root))
+    monkeypatch.setenv("PYKER_RUN_ROOT", str(tmp_path / "run"))
+    monkeypatch.setenv("PYKER_DAEMON_CONFIG", str(tmp_path / "daemon.json"))
+    return root
+
+
+def run_pyker(*args: str, input: bytes | None = None, check: bool = True,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run the real CLI as a subprocess (``python -m pyker``), as a user would."""
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pyker", *args], input=input,
+                          capture_output=True, env=env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"pyker {' '.join(args)} exited {proc.returncode}: "
+                             f"{proc.stderr.decode(errors='replace')}")
+    return proc
