@@ -1,0 +1,1 @@
+"""Filesystems: overlay mounts, layer tars with OCI whiteouts, safe paths, atomic writes."""
