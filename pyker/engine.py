@@ -1,0 +1,48 @@
+"""The Python API of pyker, used by the CLI, the notebooks and the grader.
+
+``Engine()`` resolves the data root (``pyker.config``) and gives access to the stores. It
+holds no state of its own beyond paths: two engines on one data root see the same things,
+because everything lives on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from pyker import config as engine_config
+from pyker.image.store import ImageStore
+
+
+class Engine:
+    def __init__(self, cfg: engine_config.EngineConfig | None = None) -> None:
+        self.config = cfg or engine_config.load()
+
+    @property
+    def data_root(self) -> Path:
+        return self.config.data_root
+
+    @cached_property
+    def images(self) -> ImageStore:
+        return ImageStore(self.data_root)
+
+    @property
+    def containers_dir(self) -> Path:
+        return self.data_root / "containers"
+
+    def containers_using(self, image_id: str) -> list[str]:
+        """IDs of the containers created from ``image_id`` (running or not)."""
+        out = []
+        if not self.containers_dir.is_dir():
+            return out
+        for record in self.containers_dir.glob("*/container.json"):
+            try:
+                if json.loads(record.read_bytes()).get("Image") == image_id:
+                    out.append(record.parent.name)
+            except (OSError, ValueError):
+                continue  # a record being written: the runtime owns its consistency
+        return sorted(out)
+
+    def container_count(self) -> int:
+        return len(list(self.containers_dir.glob("*/container.json"))) if self.containers_dir.is_dir() else 0
