@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def _root() -> str | None:
     return None if os.geteuid() == 0 else "needs root"
@@ -79,14 +81,30 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def run_pyker(*args: str, input: bytes | None = None, check: bool = True,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the real CLI as a subprocess (``python -m pyker``), as a user would."""
-    import sys
+class Pyker:
+    """Runs the real CLI as a subprocess (``python -m pyker``), as a user would."""
 
-    proc = subprocess.run([sys.executable, "-m", "pyker", *args], input=input,
-                          capture_output=True, env=env, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"pyker {' '.join(args)} exited {proc.returncode}: "
-                             f"{proc.stderr.decode(errors='replace')}")
-    return proc
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str, input: bytes | None = None, check: bool = True,
+                 timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
+        import sys
+
+        proc = subprocess.run([sys.executable, "-m", "pyker", *args], input=input,
+                              capture_output=True, env=self.env, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pyker {' '.join(args)} exited {proc.returncode}: "
+                                 f"{proc.stderr.decode(errors='replace')}")
+        return proc
+
+    def out(self, *args: str, input: bytes | None = None) -> str:
+        return self(*args, input=input).stdout.decode()
+
+
+@pytest.fixture
+def pyker(data_root: Path) -> Pyker:
+    """The CLI bound to this test's private data root."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)  # the checkout's pyker, installed or not
+    return Pyker(env)

@@ -17,28 +17,13 @@ import pytest
 
 from pyker.errors import LayerEscape
 from pyker.fs.layer import apply_layer
+from tarballs import entry, tar_bytes
 
 pytestmark = pytest.mark.requires("root")
 
 
-def _member(name: str, kind: bytes = tarfile.REGTYPE, *, linkname: str = "",
-            data: bytes = b"pwned\n", dev: tuple[int, int] = (0, 0),
-            pax: dict[str, str] | None = None) -> tuple[tarfile.TarInfo, bytes]:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, linkname
-    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    info.devmajor, info.devminor = dev
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    info.pax_headers = dict(pax or {})
-    return info, data
-
-
-def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    return buf.getvalue()
+def _m(name: str, kind: bytes = tarfile.REGTYPE, **kw) -> tuple[tarfile.TarInfo, bytes]:
+    return entry(name, kind, kw.pop("data", b"pwned\n"), **kw)
 
 
 @pytest.fixture
@@ -76,57 +61,57 @@ def _refused(sandbox: Path, data: bytes, entry: str, reason: str) -> LayerEscape
     "./../../../sentinel/pwned",
 ])
 def test_dotdot_climbing_out(sandbox: Path, name: str) -> None:
-    _refused(sandbox, _tar(_member(name)), name, "escapes the layer")
+    _refused(sandbox, tar_bytes(_m(name)), name, "escapes the layer")
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "SENTINEL/pwned"])
 def test_absolute_path(sandbox: Path, name: str) -> None:
     name = name.replace("SENTINEL", str(sandbox / "sentinel"))
-    _refused(sandbox, _tar(_member(name)), name, "escapes the layer (absolute path)")
+    _refused(sandbox, tar_bytes(_m(name)), name, "escapes the layer (absolute path)")
 
 
 def test_file_through_a_symlinked_parent(sandbox: Path) -> None:
-    data = _tar(_member("a", tarfile.SYMTYPE, linkname=str(sandbox / "sentinel")),
-                _member("a/file"))
+    data = tar_bytes(_m("a", tarfile.SYMTYPE, linkname=str(sandbox / "sentinel")),
+                _m("a/file"))
     _refused(sandbox, data, "a/file", 'escapes the layer (its parent "a" is a symlink)')
     assert os.readlink(_layer(sandbox) / "a") == str(sandbox / "sentinel")  # kept, inert
 
 
 def test_directory_through_a_deeper_symlinked_parent(sandbox: Path) -> None:
-    data = _tar(_member("usr", tarfile.DIRTYPE),
-                _member("usr/lib", tarfile.SYMTYPE, linkname=str(sandbox / "sentinel")),
-                _member("usr/lib/x/y", tarfile.DIRTYPE))
+    data = tar_bytes(_m("usr", tarfile.DIRTYPE),
+                _m("usr/lib", tarfile.SYMTYPE, linkname=str(sandbox / "sentinel")),
+                _m("usr/lib/x/y", tarfile.DIRTYPE))
     _refused(sandbox, data, "usr/lib/x/y", 'escapes the layer (its parent "usr/lib" is')
 
 
 @pytest.mark.parametrize("target", ["../../x", "../../../victim", "VICTIM"])
 def test_hard_link_out_of_the_layer(sandbox: Path, target: str) -> None:
     target = target.replace("VICTIM", str(sandbox / "victim"))
-    data = _tar(_member("h", tarfile.LNKTYPE, linkname=target))
+    data = tar_bytes(_m("h", tarfile.LNKTYPE, linkname=target))
     _refused(sandbox, data, "h", f'escapes the layer (hard link to "{target}")')
 
 
 def test_hard_link_to_a_file_not_yet_unpacked(sandbox: Path) -> None:
-    data = _tar(_member("h", tarfile.LNKTYPE, linkname="later"), _member("later"))
+    data = tar_bytes(_m("h", tarfile.LNKTYPE, linkname="later"), _m("later"))
     _refused(sandbox, data, "h", 'escapes the layer (hard link to "later", not in the layer)')
 
 
 def test_hard_link_through_a_symlinked_parent(sandbox: Path) -> None:
-    data = _tar(_member("s", tarfile.SYMTYPE, linkname=str(sandbox)),
-                _member("h", tarfile.LNKTYPE, linkname="s/victim"))
+    data = tar_bytes(_m("s", tarfile.SYMTYPE, linkname=str(sandbox)),
+                _m("h", tarfile.LNKTYPE, linkname="s/victim"))
     _refused(sandbox, data, "h", 'escapes the layer (hard link to "s/victim", not in')
 
 
 def test_symlink_climbing_above_the_root(sandbox: Path) -> None:
-    data = _tar(_member("evil", tarfile.SYMTYPE, linkname="../../../../"),
-                _member("evil/file"))
+    data = tar_bytes(_m("evil", tarfile.SYMTYPE, linkname="../../../../"),
+                _m("evil/file"))
     _refused(sandbox, data, "evil", 'escapes the layer (symlink to "../../../../")')
 
 
 def test_relative_symlink_inside_is_fine_but_not_as_a_parent(sandbox: Path) -> None:
-    data = _tar(_member("real", tarfile.DIRTYPE),
-                _member("d/up", tarfile.SYMTYPE, linkname="../real"),
-                _member("d/up/file"))
+    data = tar_bytes(_m("real", tarfile.DIRTYPE),
+                _m("d/up", tarfile.SYMTYPE, linkname="../real"),
+                _m("d/up/file"))
     _refused(sandbox, data, "d/up/file", 'escapes the layer (its parent "d/up" is a symlink)')
     assert list((_layer(sandbox) / "real").iterdir()) == []
 
@@ -135,23 +120,23 @@ def test_relative_symlink_inside_is_fine_but_not_as_a_parent(sandbox: Path) -> N
                                            (tarfile.BLKTYPE, (8, 0)),
                                            (tarfile.CHRTYPE, (0, 0))])
 def test_device_nodes(sandbox: Path, kind: bytes, dev: tuple[int, int]) -> None:
-    _refused(sandbox, _tar(_member("dev/sda", kind, dev=dev)), "dev/sda", "is a device node")
+    _refused(sandbox, tar_bytes(_m("dev/sda", kind, dev=dev)), "dev/sda", "is a device node")
     assert not (_layer(sandbox) / "dev/sda").exists()
 
 
 def test_forged_overlay_redirect(sandbox: Path) -> None:
     pax = {"SCHILY.xattr.trusted.overlay.redirect": "/etc"}
-    data = _tar(_member("d", tarfile.DIRTYPE, pax=pax))
+    data = tar_bytes(_m("d", tarfile.DIRTYPE, pax=pax))
     _refused(sandbox, data, "d", 'carries overlay metadata "trusted.overlay.redirect"')
 
 
 def test_an_honest_layer_next_to_the_same_sentinel(sandbox: Path) -> None:
     """The control case: the same sandbox, a legitimate layer, no error."""
-    data = _tar(_member("bin", tarfile.DIRTYPE),
-                _member("bin/busybox"),
-                _member("bin/sh", tarfile.SYMTYPE, linkname="/bin/busybox"),
-                _member("etc/alternatives/x", tarfile.SYMTYPE, linkname="../../bin/busybox"),
-                _member("bin/cat", tarfile.LNKTYPE, linkname="./bin/busybox"))
+    data = tar_bytes(_m("bin", tarfile.DIRTYPE),
+                _m("bin/busybox"),
+                _m("bin/sh", tarfile.SYMTYPE, linkname="/bin/busybox"),
+                _m("etc/alternatives/x", tarfile.SYMTYPE, linkname="../../bin/busybox"),
+                _m("bin/cat", tarfile.LNKTYPE, linkname="./bin/busybox"))
     applied = apply_layer(io.BytesIO(data), _layer(sandbox), name="honest")
     assert applied.entries == 5
     assert list((sandbox / "sentinel").iterdir()) == []

@@ -20,32 +20,10 @@ import pytest
 
 from pyker.errors import ArchiveError, LayerEscape
 from pyker.fs.layer import apply_layer, write_layer
+from tarballs import MTIME, entry, tar_bytes
 
-MTIME = 1_700_000_000
 # What `setcap cap_net_raw+ep` stores: VFS_CAP_REVISION_2, effective, permitted bit 13.
 CAP_NET_RAW = bytes.fromhex("01000002" "00200000" "00000000" "00000000" "00000000")
-
-
-def entry(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", *, mode: int | None = None,
-          linkname: str = "", xattrs: dict[str, bytes] | None = None,
-          uid: int = 0, gid: int = 0) -> tuple[tarfile.TarInfo, bytes]:
-    info = tarfile.TarInfo(name)
-    if mode is None:
-        mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
-    info.type, info.mode, info.mtime, info.linkname = kind, mode, MTIME, linkname
-    info.uid, info.gid = uid, gid
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    for key, value in (xattrs or {}).items():
-        info.pax_headers["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
-    return info, data
-
-
-def make_tar(*entries: tuple[tarfile.TarInfo, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in entries:
-            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
-    return buf.getvalue()
 
 
 def apply(data: bytes, dest: Path) -> object:
@@ -69,7 +47,7 @@ class ReadOnly:
 # -- apply: what arrives on disk --------------------------------------------------------------
 
 def test_files_dirs_modes_and_mtimes(tmp_path: Path) -> None:
-    data = make_tar(entry("etc", tarfile.DIRTYPE, mode=0o755),
+    data = tar_bytes(entry("etc", tarfile.DIRTYPE, mode=0o755),
                     entry("etc/hostname", data=b"box\n", mode=0o640),
                     entry("bin/tool", data=b"#!", mode=0o4755))
     applied = apply(data, tmp_path / "layer")
@@ -85,17 +63,17 @@ def test_files_dirs_modes_and_mtimes(tmp_path: Path) -> None:
 
 
 def test_diff_id_is_the_digest_of_the_tar_bytes(tmp_path: Path) -> None:
-    data = make_tar(entry("a", data=b"x" * 5000))
+    data = tar_bytes(entry("a", data=b"x" * 5000))
     assert apply(data, tmp_path / "l").diff_id == sha256(data)
 
 
 def test_diff_id_covers_padding_after_the_end_of_archive(tmp_path: Path) -> None:
-    data = make_tar(entry("a", data=b"x")) + b"\0" * 40960
+    data = tar_bytes(entry("a", data=b"x")) + b"\0" * 40960
     assert apply(data, tmp_path / "l").diff_id == sha256(data)
 
 
 def test_gzip_gives_the_diff_id_of_the_plain_tar(tmp_path: Path) -> None:
-    data = make_tar(entry("a", data=b"hello"), entry("b", tarfile.SYMTYPE, linkname="a"))
+    data = tar_bytes(entry("a", data=b"hello"), entry("b", tarfile.SYMTYPE, linkname="a"))
     plain = apply(data, tmp_path / "plain")
     zipped = apply(gzip.compress(data), tmp_path / "gz")
     assert zipped.diff_id == plain.diff_id == sha256(data)
@@ -104,14 +82,14 @@ def test_gzip_gives_the_diff_id_of_the_plain_tar(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_a_bare_reader_in_small_chunks(tmp_path: Path, compress: bool) -> None:
-    data = make_tar(entry("big", data=os.urandom(300_000)))
+    data = tar_bytes(entry("big", data=os.urandom(300_000)))
     stream = ReadOnly(gzip.compress(data) if compress else data)
     applied = apply_layer(stream, tmp_path / "l", name="test")  # type: ignore[arg-type]
     assert applied.diff_id == sha256(data)
 
 
 def test_a_pipe(tmp_path: Path) -> None:
-    data = make_tar(*(entry(f"f{i}", data=os.urandom(20_000)) for i in range(20)))
+    data = tar_bytes(*(entry(f"f{i}", data=os.urandom(20_000)) for i in range(20)))
     r, w = os.pipe()
     writer = threading.Thread(target=lambda: (os.write(w, data), os.close(w)))
     writer.start()
@@ -123,14 +101,14 @@ def test_a_pipe(tmp_path: Path) -> None:
 
 
 def test_dot_slash_names_and_the_root_entry(tmp_path: Path) -> None:
-    data = make_tar(entry("./", tarfile.DIRTYPE, mode=0o750), entry("./a/./b", data=b"1"))
+    data = tar_bytes(entry("./", tarfile.DIRTYPE, mode=0o750), entry("./a/./b", data=b"1"))
     apply(data, tmp_path / "l")
     assert (tmp_path / "l/a/b").read_bytes() == b"1"
     assert stat.S_IMODE((tmp_path / "l").stat().st_mode) == 0o750
 
 
 def test_symlinks_hard_links_and_fifos(tmp_path: Path) -> None:
-    data = make_tar(entry("bin/busybox", data=b"ELF", mode=0o755),
+    data = tar_bytes(entry("bin/busybox", data=b"ELF", mode=0o755),
                     entry("bin/sh", tarfile.SYMTYPE, linkname="/bin/busybox"),
                     entry("bin/ls", tarfile.SYMTYPE, linkname="busybox"),
                     entry("bin/cat", tarfile.LNKTYPE, linkname="bin/busybox"),
@@ -147,14 +125,14 @@ def test_symlinks_hard_links_and_fifos(tmp_path: Path) -> None:
 
 
 def test_read_only_directory_gets_its_mode_at_the_end(tmp_path: Path) -> None:
-    data = make_tar(entry("ro", tarfile.DIRTYPE, mode=0o555), entry("ro/f", data=b"x"))
+    data = tar_bytes(entry("ro", tarfile.DIRTYPE, mode=0o555), entry("ro/f", data=b"x"))
     apply(data, tmp_path / "l")
     assert (tmp_path / "l/ro/f").read_bytes() == b"x"
     assert stat.S_IMODE((tmp_path / "l/ro").stat().st_mode) == 0o555
 
 
 def test_unreadable_directories_are_finished_deepest_first(tmp_path: Path) -> None:
-    data = make_tar(entry("a", tarfile.DIRTYPE, mode=0o700), entry("a/b", tarfile.DIRTYPE),
+    data = tar_bytes(entry("a", tarfile.DIRTYPE, mode=0o700), entry("a/b", tarfile.DIRTYPE),
                     entry("a/b/f", data=b"x"), entry("a", tarfile.DIRTYPE, mode=0o600))
     apply(data, tmp_path / "l")
     os.chmod(tmp_path / "l/a", 0o700)
@@ -163,7 +141,7 @@ def test_unreadable_directories_are_finished_deepest_first(tmp_path: Path) -> No
 
 
 def test_a_later_entry_replaces_an_earlier_one(tmp_path: Path) -> None:
-    data = make_tar(entry("x", data=b"file"), entry("x", tarfile.DIRTYPE),
+    data = tar_bytes(entry("x", data=b"file"), entry("x", tarfile.DIRTYPE),
                     entry("x/in", data=b"1"),
                     entry("y", tarfile.DIRTYPE), entry("y/in", data=b"2"),
                     entry("y", tarfile.SYMTYPE, linkname="x"))
@@ -173,13 +151,13 @@ def test_a_later_entry_replaces_an_earlier_one(tmp_path: Path) -> None:
 
 
 def test_user_xattrs(tmp_path: Path) -> None:
-    data = make_tar(entry("f", data=b"x", xattrs={"user.note": b"\xff\x00bin"}))
+    data = tar_bytes(entry("f", data=b"x", xattrs={"user.note": b"\xff\x00bin"}))
     apply(data, tmp_path / "l")
     assert os.getxattr(tmp_path / "l/f", "user.note") == b"\xff\x00bin"
 
 
 def test_aufs_metadata_is_ignored(tmp_path: Path) -> None:
-    apply(make_tar(entry(".wh..wh.plnk", tarfile.DIRTYPE), entry("a", data=b"")), tmp_path / "l")
+    apply(tar_bytes(entry(".wh..wh.plnk", tarfile.DIRTYPE), entry("a", data=b"")), tmp_path / "l")
     assert sorted(os.listdir(tmp_path / "l")) == ["a"]
 
 
@@ -196,26 +174,26 @@ def test_not_a_tar(tmp_path: Path, data: bytes, reason: str) -> None:
 
 
 def test_truncated_in_the_middle_of_a_file(tmp_path: Path) -> None:
-    data = make_tar(entry("a", data=b"x" * 100_000))
+    data = tar_bytes(entry("a", data=b"x" * 100_000))
     with pytest.raises(ArchiveError, match="truncated archive"):
         apply(data[:50_000], tmp_path / "l")
 
 
 def test_truncated_at_a_header_boundary(tmp_path: Path) -> None:
-    data = make_tar(entry("a", data=b"x" * 512), entry("b", data=b"y" * 512))
+    data = tar_bytes(entry("a", data=b"x" * 512), entry("b", data=b"y" * 512))
     cut = data.index(b"y" * 512) + 512  # right after b's data: no end-of-archive blocks
     with pytest.raises(ArchiveError, match="truncated archive"):
         apply(data[:cut], tmp_path / "l")
 
 
 def test_truncated_gzip(tmp_path: Path) -> None:
-    data = gzip.compress(make_tar(entry("a", data=os.urandom(50_000))))
+    data = gzip.compress(tar_bytes(entry("a", data=os.urandom(50_000))))
     with pytest.raises(ArchiveError, match="gzip"):
         apply(data[: len(data) // 2], tmp_path / "l")
 
 
 def test_garbage_after_the_first_entry(tmp_path: Path) -> None:
-    data = make_tar(entry("a", data=b"x" * 512))
+    data = tar_bytes(entry("a", data=b"x" * 512))
     with pytest.raises(ArchiveError, match="corrupt archive"):
         apply(data[:1024] + b"garbage!" * 64 + data[1024:], tmp_path / "l")
 
@@ -228,7 +206,7 @@ def test_garbage_after_the_first_entry(tmp_path: Path) -> None:
 def test_refused_entries(tmp_path: Path, member: tuple[tarfile.TarInfo, bytes],
                          message: str) -> None:
     with pytest.raises(LayerEscape, match=message):
-        apply(make_tar(member), tmp_path / "l")
+        apply(tar_bytes(member), tmp_path / "l")
 
 
 @pytest.mark.parametrize(("members", "message"), [
@@ -242,14 +220,14 @@ def test_refused_entries(tmp_path: Path, member: tuple[tarfile.TarInfo, bytes],
 def test_broken_entries(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]],
                         message: str) -> None:
     with pytest.raises(ArchiveError, match=message):
-        apply(make_tar(*members), tmp_path / "l")
+        apply(tar_bytes(*members), tmp_path / "l")
 
 
 # -- apply: what needs root -------------------------------------------------------------------
 
 @pytest.mark.requires("root")
 def test_owners_and_file_capabilities(tmp_path: Path) -> None:
-    data = make_tar(entry("ping", data=b"ELF", mode=0o4755, uid=1000, gid=1001,
+    data = tar_bytes(entry("ping", data=b"ELF", mode=0o4755, uid=1000, gid=1001,
                           xattrs={"security.capability": CAP_NET_RAW}))
     apply(data, tmp_path / "l")
     st = (tmp_path / "l/ping").stat()
@@ -259,7 +237,7 @@ def test_owners_and_file_capabilities(tmp_path: Path) -> None:
 
 @pytest.mark.requires("root")
 def test_whiteouts_become_overlay_s_own(tmp_path: Path) -> None:
-    data = make_tar(entry("etc", tarfile.DIRTYPE), entry("etc/.wh.motd", data=b""),
+    data = tar_bytes(entry("etc", tarfile.DIRTYPE), entry("etc/.wh.motd", data=b""),
                     entry("var/.wh..wh..opq", data=b""), entry("var/new", data=b"1"))
     apply(data, tmp_path / "l")
     motd = os.lstat(tmp_path / "l/etc/motd")

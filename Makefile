@@ -1,0 +1,70 @@
+# pyker lab. The two commands of README.md:
+#   make lab    install what is missing, build the base images, start JupyterLab
+#   make test   the same set-up without JupyterLab, then the whole test suite (CI: .ci/run)
+# Every step is idempotent: a second run only checks.
+
+PYTHON ?= python3
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+# The Debian packages pyker drives: base images (busybox-static, debootstrap), NAT
+# (iptables), image tools to check interoperability (skopeo, umoci) and the OCI runtimes
+# pyker can hand a bundle to (runc, crun).
+APT_PACKAGES := busybox-static debootstrap iptables skopeo umoci runc crun
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+PYKER := $(VENV)/bin/pyker
+PYTEST := bash scripts/pytest-or-fail $(VENV)/bin/python
+
+.DEFAULT_GOAL := help
+.PHONY: help lab test unit packages venv images clean-lab
+
+help:
+	@echo "make lab        install, bootstrap the base images, start JupyterLab on 127.0.0.1"
+	@echo "make test       install, bootstrap, run the whole test suite (as root)"
+	@echo "make unit       only tests/unit (no root, no Debian packages)"
+	@echo "make clean-lab  remove $(VENV)"
+
+lab: images
+	mkdir -p notebooks
+	$(VENV)/bin/jupyter lab --allow-root --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+
+test: images
+	$(PYTEST) $(PYTEST_ARGS)
+
+unit: venv
+	$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+# dpkg-query's Status is "install ok installed" (or "hold ok installed") once a package
+# is there; apt is only called, and its lists only refreshed, for what is missing.
+packages:
+	@missing=; \
+	for p in $(APT_PACKAGES); do \
+	  case "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" in \
+	    *" ok installed") ;; \
+	    *) missing="$$missing $$p" ;; \
+	  esac; \
+	done; \
+	if [ -z "$$missing" ]; then \
+	  echo "Debian packages: all present ($(APT_PACKAGES))"; \
+	else \
+	  echo "Debian packages: installing$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+# The stamp is newer than pyproject.toml once pip has succeeded: a second run skips pip.
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[lab,test]'
+	touch $@
+
+# `pyker bootstrap` does nothing when the image's tags are already in the store.
+images: packages venv
+	$(PYKER) bootstrap busybox
+	$(PYKER) bootstrap debian
+
+clean-lab:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The Docker-compatible command line: argument parsing, output formatting, exit codes."""

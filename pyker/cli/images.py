@@ -1,0 +1,307 @@
+"""Image commands: ``images``/``image ls``, ``history``, ``inspect``, ``tag``, ``rmi``, ``prune``.
+
+``import``, ``save`` and ``load`` live in :mod:`pyker.cli.transfer`; ``pyker image …`` reaches
+both. Each command's flags are declared once and shared by its two spellings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pyker.cli import transfer
+from pyker.cli.humanize import go_time, human_size, since
+from pyker.cli.main import Parser, new_parser
+from pyker.engine import Engine
+from pyker.errors import UsageError
+from pyker.image.reference import parse as parse_reference
+from pyker.image.store import Image
+from pyker.spec.digest import short_id
+
+IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+IMAGES_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG",
+                  "Digest": "DIGEST", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                  "Size": "SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
+                  "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
+HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                   "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+
+
+def _print(text: str) -> None:
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _format(fmt: str, rows: list[dict[str, object]], headers: dict[str, str]) -> str:
+    from pyker.cli.gotemplate import format_rows
+
+    return format_rows(fmt, rows, headers)
+
+
+# -- images -------------------------------------------------------------------------------------
+
+def image_rows(engine: Engine, *, show_all: bool, no_trunc: bool) -> list[dict[str, object]]:
+    images = engine.images.images()
+    parents = {i.parent for i in images if i.parent}
+    rows = []
+    for image in images:
+        if not show_all and not image.tags and image.id in parents:
+            continue  # an intermediate build step: shown by -a only, as Docker does
+        ident = image.id if no_trunc else short_id(image.id)
+        common = {"ID": ident, "Digest": "<none>", "CreatedSince": since(image.config.created),
+                  "CreatedAt": go_time(image.config.created), "Size": human_size(image.size),
+                  "VirtualSize": human_size(image.size), "SharedSize": "N/A",
+                  "UniqueSize": "N/A", "Containers": "N/A"}
+        for ref in image.tags or [None]:
+            rows.append({**common,
+                         "Repository": ref.familiar_name if ref else "<none>",
+                         "Tag": (ref.tag or "<none>") if ref else "<none>"})
+    return rows
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    rows = image_rows(Engine(), show_all=args.all, no_trunc=args.no_trunc)
+    if args.repository:
+        want = parse_reference(args.repository)
+        rows = [r for r in rows if r["Repository"] == want.familiar_name
+                and (want.tag is None or r["Tag"] == want.tag)]
+    if args.quiet:
+        _print("\n".join(str(r["ID"]) for r in rows))  # one per row, as Docker
+        return 0
+    _print(_format(args.format or IMAGES_TABLE, rows, IMAGES_HEADERS))
+    return 0
+
+
+def _add_images(p: Parser) -> None:
+    p.add_argument("repository", nargs="?", help="only images of this REPOSITORY[:TAG]")
+    p.add_argument("-a", "--all", action="store_true", help="show all images")
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("--format", help="format output using a Go template")
+    p.set_defaults(handler=cmd_images)
+
+
+# -- history ------------------------------------------------------------------------------------
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from pyker.image.history import history
+
+    engine = Engine()
+    image = engine.images.resolve(args.image)
+    rows = []
+    for row in history(engine.images, image):
+        created_by = row.created_by
+        if not args.no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        ident = row.id if row.id == "<missing>" or args.no_trunc else short_id(row.id)
+        rows.append({"ID": ident, "CreatedSince": since(row.created),
+                     "CreatedAt": go_time(row.created), "CreatedBy": created_by,
+                     "Size": str(row.size) if args.human is False else human_size(row.size),
+                     "Comment": row.comment, "Tags": ", ".join(row.tags)})
+    if args.quiet:
+        _print("\n".join(str(r["ID"]) for r in rows))
+    else:
+        _print(_format(args.format or HISTORY_TABLE, rows, HISTORY_HEADERS))
+    return 0
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise UsageError(f'invalid boolean value "{text}"')
+
+
+def _add_history(p: Parser) -> None:
+    p.add_argument("image")
+    p.add_argument("-H", "--human", type=_bool, default=True, nargs="?", const=True,
+                   help="print sizes and dates in human readable format (default true)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("--format", help="format output using a Go template")
+    p.set_defaults(handler=cmd_history)
+
+
+# -- inspect ------------------------------------------------------------------------------------
+
+def inspect_document(engine: Engine, image: Image) -> dict[str, object]:
+    """The image as ``docker image inspect`` shows it (its JSON shape and key names)."""
+    c = image.config.config
+    layers = engine.images.layers_of(image)
+    top = layers[-1].path.parent if layers else engine.data_root / "layers"
+    graph = {"MergedDir": str(top / "merged"), "UpperDir": str(top / "diff"),
+             "WorkDir": str(top / "work")}
+    if len(layers) > 1:
+        graph["LowerDir"] = ":".join(str(l.path) for l in reversed(layers[:-1]))
+    history = image.config.history
+    return {
+        "Id": image.id,
+        "RepoTags": image.repo_tags,
+        "RepoDigests": [],
+        "Parent": image.parent,
+        "Comment": history[-1].comment if history else "",
+        "Created": image.config.created,
+        "DockerVersion": "",
+        "Author": image.config.author,
+        "Config": {
+            "Hostname": "", "Domainname": "", "User": c.user, "AttachStdin": False,
+            "AttachStdout": False, "AttachStderr": False,
+            "ExposedPorts": {p: {} for p in c.exposed_ports} or None,
+            "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": list(c.env) or None,
+            "Cmd": None if c.cmd is None else list(c.cmd),
+            "Healthcheck": c.healthcheck.to_dict() if c.healthcheck else None,
+            "Image": image.parent, "Volumes": {v: {} for v in c.volumes} or None,
+            "WorkingDir": c.working_dir,
+            "Entrypoint": None if c.entrypoint is None else list(c.entrypoint),
+            "OnBuild": list(c.on_build) or None, "Labels": dict(c.labels) or None,
+            "StopSignal": c.stop_signal or None, "Shell": None if c.shell is None else list(c.shell),
+        },
+        "Architecture": image.config.architecture,
+        "Variant": image.config.variant,
+        "Os": image.config.os,
+        "Size": image.size,
+        "GraphDriver": {"Data": graph, "Name": "overlay2"},
+        "RootFS": {"Type": "layers", "Layers": list(image.config.diff_ids)},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
+
+
+def _drop_none(doc: dict[str, object]) -> dict[str, object]:
+    # Docker omits the empty optional fields of Config (omitempty) but keeps the rest.
+    config = {k: v for k, v in doc["Config"].items()
+              if v is not None or k in ("Cmd", "Entrypoint", "Volumes", "OnBuild",
+                                        "Labels", "Env", "Image")}
+    out = {**doc, "Config": config}
+    if out.get("Variant") is None:
+        del out["Variant"]
+    return out
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pyker.errors import ImageNotFound
+
+    engine = Engine()
+    docs, status = [], 0
+    for name in args.names:
+        try:
+            docs.append(_drop_none(inspect_document(engine, engine.images.resolve(name))))
+        except ImageNotFound:
+            print(f"Error: No such image: {name}", file=sys.stderr)
+            status = 1
+    if args.format:
+        from pyker.cli.gotemplate import compile as compile_template
+
+        template = compile_template(args.format.replace("\\t", "\t").replace("\\n", "\n"))
+        for doc in docs:
+            _print(template.render(doc))
+    else:
+        _print(json.dumps(docs, indent=4, ensure_ascii=False))
+    return status
+
+
+def _add_inspect(p: Parser) -> None:
+    p.add_argument("names", nargs="+", metavar="IMAGE")
+    p.add_argument("-f", "--format", help="format output using a Go template")
+    p.add_argument("--type", choices=["image"], help="only images are known for now")
+    p.set_defaults(handler=cmd_inspect)
+
+
+# -- tag, rmi, prune ----------------------------------------------------------------------------
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    engine = Engine()
+    target = parse_reference(args.target)
+    if target.digest:
+        raise UsageError(f'refusing to create a tag with a digest reference: "{args.target}"')
+    with engine.images.locked():
+        engine.images.tag(engine.images.resolve(args.source), target.tagged())
+    return 0
+
+
+def _add_tag(p: Parser) -> None:
+    p.add_argument("source", metavar="SOURCE_IMAGE[:TAG]")
+    p.add_argument("target", metavar="TARGET_IMAGE[:TAG]")
+    p.set_defaults(handler=cmd_tag)
+
+
+def cmd_rmi(args: argparse.Namespace) -> int:
+    from pyker.errors import PykerError
+    from pyker.image.removal import remove
+
+    engine = Engine()
+    status = 0
+    for name in args.images:
+        try:
+            _print("\n".join(remove(engine.images, name, engine.containers_using,
+                                    force=args.force).lines()))
+        except PykerError as err:
+            print(f"pyker: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _add_rmi(p: Parser) -> None:
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("-f", "--force", action="store_true", help="force removal of the image")
+    p.add_argument("--no-prune", action="store_true", help="accepted for compatibility")
+    p.set_defaults(handler=cmd_rmi)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from pyker.image.removal import prune
+
+    if not args.force and sys.stdin.isatty():
+        what = "all images without at least one container associated to them" if args.all \
+            else "all dangling images"
+        answer = input(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 0
+    engine = Engine()
+    removal = prune(engine.images, engine.containers_using, all_unused=args.all)
+    if removal.untagged or removal.deleted:
+        print("Deleted Images:\n" + "\n".join(
+            [f"untagged: {t}" for t in removal.untagged]
+            + [f"deleted: {d}" for d in removal.deleted]) + "\n")
+    _print(f"Total reclaimed space: {human_size(removal.reclaimed)}")
+    return 0
+
+
+def _add_prune(p: Parser) -> None:
+    p.add_argument("-a", "--all", action="store_true", help="remove all unused images")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.set_defaults(handler=cmd_prune)
+
+
+# -- the command table --------------------------------------------------------------------------
+
+SUBCOMMANDS = {  # `pyker image <sub>`: (adder, summary)
+    "ls": (_add_images, "List images"),
+    "history": (_add_history, "Show the history of an image"),
+    "inspect": (_add_inspect, "Display detailed information on one or more images"),
+    "tag": (_add_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "rm": (_add_rmi, "Remove one or more images"),
+    "prune": (_add_prune, "Remove unused images"),
+    "import": (transfer.add_import, "Import the contents from a tarball"),
+    "save": (transfer.add_save, "Save one or more images to a tar archive"),
+    "load": (transfer.add_load, "Load an image from a tar archive or STDIN"),
+}
+ALIASES = {"ls": ["list"], "rm": ["remove"]}
+TOP_LEVEL = {"images": _add_images, "history": _add_history, "inspect": _add_inspect,
+             "tag": _add_tag, "rmi": _add_rmi, "import": transfer.add_import,
+             "save": transfer.add_save, "load": transfer.add_load}
+
+
+def parser(name: str) -> Parser:
+    p = new_parser(f"pyker {name}", "Manage images" if name == "image" else name)
+    if name != "image":
+        TOP_LEVEL[name](p)
+        return p
+    sub = p.add_subparsers(title="Commands", metavar="COMMAND", required=True,
+                           parser_class=Parser)
+    for cmd, (adder, summary) in SUBCOMMANDS.items():
+        adder(sub.add_parser(cmd, help=summary, aliases=ALIASES.get(cmd, []),
+                             prog=f"pyker image {cmd}"))
+    return p

@@ -1,0 +1,106 @@
+"""The ``pyker`` command: Docker's command names, flags, output and exit codes.
+
+Start-up stays lean: this module imports nothing of the engine. The command table names the
+module that owns each command; only that module is imported, once the command is known.
+Errors are translated here, at one boundary: a :class:`PykerError` or an ``OSError`` becomes
+one line ``pyker: <message>`` on stderr and Docker's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# command -> (module under pyker.cli, one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bootstrap": ("system", "Build a base image (busybox, debian) from the host's packages"),
+    "history": ("images", "Show the history of an image"),
+    "image": ("images", "Manage images"),
+    "images": ("images", "List images"),
+    "import": ("images", "Import the contents from a tarball to create a filesystem image"),
+    "inspect": ("images", "Return low-level information on Docker objects"),
+    "load": ("images", "Load an image from a tar archive or STDIN"),
+    "rmi": ("images", "Remove one or more images"),
+    "save": ("images", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    "system": ("system", "Manage pyker"),
+    "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "info": ("system", "Display system-wide information"),
+    "version": ("system", "Show the pyker version information"),
+}
+
+EXIT_ENGINE = 125
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors follow Docker: one line, a pointer to --help, exit 125."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        from pyker.errors import UsageError
+
+        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def new_parser(prog: str, description: str) -> Parser:
+    return Parser(prog=prog, description=description, allow_abbrev=False)
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["Usage:  pyker [OPTIONS] COMMAND", "",
+             "A container engine in Python, for teaching", "", "Commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in sorted(COMMANDS.items())]
+    lines += ["", "Run 'pyker COMMAND --help' for more information on a command."]
+    return "\n".join(lines)
+
+
+def _report(message: str) -> None:
+    print(f"pyker: {message}", file=sys.stderr)
+
+
+def _dispatch(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-v", "--version"):
+        from pyker import __version__
+
+        print(f"pyker version {__version__}")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        _report(f"'{name}' is not a pyker command.\nSee 'pyker --help'")
+        return 1
+    module = importlib.import_module(f"pyker.cli.{COMMANDS[name][0]}")
+    parser: Parser = module.parser(name)
+    args = parser.parse_args(argv[1:])
+    handler: Handler = args.handler
+    return handler(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pyker.errors import PykerError
+
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except PykerError as err:
+        _report(str(err))
+        return err.exit_code
+    except OSError as err:
+        # The kernel's own answer, with the file it was about: "pyker: open /x: Permission denied"
+        where = f"{err.filename}: " if err.filename else ""
+        _report(f"{where}{err.strerror or err}")
+        return EXIT_ENGINE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `pyker images | head -1`: the reader left, which is not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

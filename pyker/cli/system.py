@@ -1,0 +1,179 @@
+"""``pyker system df|info|check``, ``info``, ``version`` and ``bootstrap``.
+
+Every figure printed is read from the machine: the kernel release from uname(2), the cgroup
+layout from /proc/self/mountinfo, memory from /proc/meminfo, the backing filesystem of the
+data root from statfs (via ``stat -f``' magic numbers), sizes from the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from pathlib import Path
+
+from pyker.cli.humanize import bytes_size, human_size
+from pyker.cli.main import Parser, new_parser
+from pyker.engine import Engine
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from pyker.image.bootstrap import bootstrap
+
+    engine = Engine()
+    for name in args.names:
+        image = bootstrap(engine.images, name, progress=lambda line: print(f"[{name}] {line}",
+                                                                             flush=True))
+        if image is not None:
+            print(f"[{name}] {', '.join(image.repo_tags)}: {image.id}")
+    return 0
+
+
+# -- df -----------------------------------------------------------------------------------------
+
+def cmd_df(args: argparse.Namespace) -> int:
+    from pyker.cli.gotemplate import format_rows
+
+    engine = Engine()
+    images = engine.images.images()
+    layers: dict[str, int] = {}
+    active_layers: set[str] = set()
+    active = 0
+    for image in images:
+        for diff_id in image.config.diff_ids:
+            if engine.images.has_layer(diff_id):
+                layers[diff_id] = engine.images.layer(diff_id).size
+        if engine.containers_using(image.id):
+            active += 1
+            active_layers |= set(image.config.diff_ids)
+    total = sum(layers.values())
+    reclaim = sum(s for d, s in layers.items() if d not in active_layers)
+    pct = f" ({100 * reclaim // total}%)" if total else ""
+    rows = [
+        {"Type": "Images", "TotalCount": len(images), "Active": active,
+         "Size": human_size(total), "Reclaimable": human_size(reclaim) + pct},
+        {"Type": "Containers", "TotalCount": engine.container_count(), "Active": 0,
+         "Size": "0B", "Reclaimable": "0B"},
+        {"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": "0B",
+         "Reclaimable": "0B"},
+        {"Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": "0B",
+         "Reclaimable": "0B"},
+    ]
+    fmt = args.format or "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+    headers = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+               "Reclaimable": "RECLAIMABLE"}
+    print(format_rows(fmt, rows, headers), end="")
+    return 0
+
+
+# -- info ---------------------------------------------------------------------------------------
+
+_FS_MAGIC = {0xEF53: "extfs", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x01021994: "tmpfs",
+             0x794C7630: "overlayfs", 0x2FC12FC1: "zfs"}
+
+
+def _backing_fs(path: Path) -> str:
+    import subprocess
+
+    probe = path if path.exists() else path.parent
+    out = subprocess.run(["stat", "-f", "-c", "%t", str(probe)], capture_output=True, text=True)
+    try:
+        return _FS_MAGIC.get(int(out.stdout.strip(), 16), out.stdout.strip() or "unknown")
+    except ValueError:
+        return "unknown"
+
+
+def cgroup_version() -> str:
+    """``2`` on a pure cgroup2 host, ``1`` on a v1 or hybrid one (as ``docker info`` says)."""
+    with open("/proc/self/mountinfo") as f:
+        fstypes = {line.split(" - ")[1].split()[0] for line in f if " - " in line}
+    if "cgroup" in fstypes:
+        return "1"
+    return "2" if "cgroup2" in fstypes else "none"
+
+
+def _os_name() -> str:
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME", "Linux")
+    except OSError:
+        return "Linux"
+
+
+def _memory() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from pyker import __version__
+
+    engine = Engine()
+    images = engine.images.images() if (engine.data_root / "image").is_dir() else []
+    containers = engine.container_count()
+    lines = [
+        "Client:", f" Version:    {__version__}", " Context:    default", "",
+        "Server:", f" Containers: {containers}", "  Running: 0", "  Paused: 0",
+        f"  Stopped: {containers}", f" Images: {len(images)}",
+        f" Server Version: pyker {__version__}", " Storage Driver: overlay2",
+        f"  Backing Filesystem: {_backing_fs(engine.data_root)}", "  Supports d_type: true",
+        " Cgroup Driver: cgroupfs", f" Cgroup Version: {cgroup_version()}",
+        f" Kernel Version: {platform.release()}", f" Operating System: {_os_name()}",
+        " OSType: linux", f" Architecture: {platform.machine()}",
+        f" CPUs: {os.cpu_count()}", f" Total Memory: {bytes_size(_memory())}",
+        f" Name: {platform.node()}", f" Docker Root Dir: {engine.data_root}",
+        f" Config File: {engine.config.config_file}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+# -- check --------------------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pyker.image.check import check
+
+    report = check(Engine().images)
+    for problem in report.problems:
+        print(f"ERROR   {problem}")
+    for item in report.garbage:
+        print(f"garbage {item}")
+    verdict = "consistent" if report.ok else f"{len(report.problems)} problem(s)"
+    print(f"store: {report.images} image(s), {report.blobs} blob(s), "
+          f"{report.layers} layer dir(s): {verdict}")
+    return 0 if report.ok else 1
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from pyker import __version__
+
+    print(f"Client:\n Version:    {__version__}\n Python:     {platform.python_version()}\n"
+          f" OS/Arch:    linux/{platform.machine()}\n\nServer: pyker (daemonless)\n"
+          f" Engine:\n  Version:    {__version__}\n  Kernel:     {platform.release()}")
+    return 0
+
+
+def parser(name: str) -> Parser:
+    p = new_parser(f"pyker {name}", name)
+    if name == "bootstrap":
+        p.add_argument("names", nargs="+", metavar="IMAGE", choices=["busybox", "debian"])
+        p.set_defaults(handler=cmd_bootstrap)
+    elif name == "info":
+        p.add_argument("-f", "--format", help="not supported yet for info")
+        p.set_defaults(handler=cmd_info)
+    elif name == "version":
+        p.set_defaults(handler=cmd_version)
+    else:
+        sub = p.add_subparsers(title="Commands", metavar="COMMAND", required=True,
+                               parser_class=Parser)
+        df = sub.add_parser("df", help="Show pyker disk usage", prog="pyker system df")
+        df.add_argument("--format", help="format output using a Go template")
+        df.set_defaults(handler=cmd_df)
+        sub.add_parser("info", help="Display system-wide information",
+                       prog="pyker system info").set_defaults(handler=cmd_info)
+        sub.add_parser("check", help="Verify the store's blobs, layers and references",
+                       prog="pyker system check").set_defaults(handler=cmd_check)
+    return p
+
