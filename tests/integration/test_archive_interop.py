@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tarfile
-from pathlib import Path
 
 import pytest
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pyker.errors import BootstrapError
-from pyker.image.rootfs import DebianSource, debootstrap_argv, host_debian_sources
+from pyker.image.aptsources import DebianSource, host_debian_sources
+from pyker.image.rootfs import debootstrap_argv
 
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
