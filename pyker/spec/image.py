@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pyker.errors import SpecError
+from pyker.spec._fields import Doc, _get, _key_set, _run_checks, _str_list, _str_map
 from pyker.spec.digest import validate
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -32,47 +33,6 @@ GZIP_LAYER_TYPES = frozenset({MEDIA_OCI_LAYER_GZIP, MEDIA_DOCKER_LAYER_GZIP})
 LAYER_TYPES = GZIP_LAYER_TYPES | {MEDIA_OCI_LAYER, MEDIA_DOCKER_LAYER}
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
-
-Doc = Mapping[str, object]
-
-
-# -- small typed readers: each names the field it could not read ------------------------------
-
-def _get(doc: Doc, key: str, kind: type, what: str, default: object = None) -> object:
-    value = doc.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise SpecError(f"{what}: field {key!r} must be {kind.__name__}, got {value!r}")
-    return value
-
-
-def _str_list(doc: Doc, key: str, what: str) -> tuple[str, ...] | None:
-    value = _get(doc, key, list, what)
-    if value is None:
-        return None
-    if not all(isinstance(v, str) for v in value):
-        raise SpecError(f"{what}: field {key!r} must be a list of strings")
-    return tuple(value)
-
-
-def _str_map(doc: Doc, key: str, what: str) -> dict[str, str]:
-    value = _get(doc, key, dict, what, {})
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise SpecError(f"{what}: field {key!r} must map strings to strings")
-    return dict(value)
-
-
-def _key_set(doc: Doc, key: str, what: str) -> tuple[str, ...]:
-    """Docker's ``{"80/tcp": {}}`` sets (ExposedPorts, Volumes), kept as sorted keys."""
-    return tuple(sorted(_get(doc, key, dict, what, {})))
-
-
-def _run_checks(what: str, checks: list[tuple[bool, str]]) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise SpecError(f"{what}: {message}")
-
 
 # -- descriptor, manifest, index --------------------------------------------------------------
 
