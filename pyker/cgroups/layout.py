@@ -1,0 +1,109 @@
+"""Which cgroup hierarchies this host mounts, read from ``/proc/self/mountinfo``.
+
+Three layouts exist in the wild (systemd's names for them):
+
+* **v1** ("legacy"): one ``cgroup`` mount per controller or group of controllers
+  (``/sys/fs/cgroup/memory``, ``/sys/fs/cgroup/cpu,cpuacct``...), no cgroup2.
+* **hybrid**: the same v1 mounts, plus a ``cgroup2`` mount (``/sys/fs/cgroup/unified``) with
+  no controller of its own, used by systemd to track processes. Docker drives v1 here.
+* **v2** ("unified"): one ``cgroup2`` mount (``/sys/fs/cgroup``) holding every controller,
+  as on Debian 12 or Ubuntu 22.04 and later.
+
+A v1 mount's controllers are in its super options (``rw,cpu,cpuacct``); ``name=systemd``
+hierarchies carry no controller and are not counted. See proc(5) for the line format, and
+cgroups(7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pyker.errors import CgroupError
+
+Mode = Literal["v1", "hybrid", "v2"]
+
+#: The v1 controllers a pyker driver knows how to use.
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The host's cgroup layout: its mode, v1 mount point per controller, the cgroup2 mount."""
+
+    mode: Mode
+    v1: Mapping[str, Path] = field(default_factory=dict)
+    unified: Path | None = None
+
+
+def _unescape(text: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo octal (proc(5)).
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and text[i + 1:i + 4].isdigit():
+            out.append(chr(int(text[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _parse_line(line: str) -> tuple[Path, str, list[str]] | None:
+    """``(mount point, fstype, super options)`` of one mountinfo line."""
+    fields = line.split()
+    try:
+        sep = fields.index("-")
+    except ValueError:
+        return None
+    if len(fields) < sep + 4 or sep < 6:
+        return None
+    return Path(_unescape(fields[4])), fields[sep + 1], fields[sep + 3].split(",")
+
+
+def detect(mountinfo_text: str | None = None) -> Layout:
+    """The cgroup layout described by ``mountinfo_text`` (default: this process's).
+
+    The first mount of a controller wins, as for Docker: later ones are usually bind mounts
+    of the same hierarchy into containers.
+
+    Raises:
+        CgroupError: no cgroup filesystem is mounted.
+    """
+    if mountinfo_text is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo_text = f.read()
+    v1: dict[str, Path] = {}
+    unified: Path | None = None
+    for line in mountinfo_text.splitlines():
+        parsed = _parse_line(line)
+        if parsed is None:
+            continue
+        point, fstype, options = parsed
+        if fstype == "cgroup2" and unified is None:
+            unified = point
+        elif fstype == "cgroup":
+            for option in options:
+                if option in V1_CONTROLLERS:
+                    v1.setdefault(option, point)
+    if v1:
+        return Layout("hybrid" if unified else "v1", v1, unified)
+    if unified is not None:
+        return Layout("v2", {}, unified)
+    raise CgroupError("no cgroup filesystem mounted (no cgroup or cgroup2 in mountinfo)")
+
+
+def relative_cgroup_path(path: str) -> str:
+    """``path`` checked as a cgroup path relative to a hierarchy root (``pyker/<id>``).
+
+    A leading ``/`` is accepted (``/proc/<pid>/cgroup`` writes paths that way) and dropped.
+
+    Raises:
+        CgroupError: the path is empty or climbs out with ``..``.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise CgroupError(f'invalid cgroup path "{path}": want a relative path like pyker/<id>')
+    return "/".join(parts)
