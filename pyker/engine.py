@@ -31,6 +31,12 @@ class Engine:
     def containers_dir(self) -> Path:
         return self.data_root / "containers"
 
+    @cached_property
+    def containers(self):
+        from pyker.runtime.state import ContainerStore
+
+        return ContainerStore(self.containers_dir)
+
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of the containers created from ``image_id`` (running or not)."""
         out = []

@@ -107,3 +107,62 @@ class LayerEscape(ArchiveError):
 
 class BootstrapError(ImageError):
     """A base image could not be built from the host's packages."""
+
+
+class ContainerNotFound(PykerError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such container: {name}")
+        self.name = name
+
+
+class ContainerStateError(PykerError):
+    """An operation the container's state forbids (``rm`` of a running one, ``exec`` in a
+    stopped one), or a name already taken."""
+
+
+class ExecError(PykerError):
+    """The container's command could not be run: 126 not executable, 127 not found."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class UnknownCapability(UsageError):
+    """A capability name (``--cap-add``, ``--cap-drop``, a profile) that Linux does not have."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f'unknown capability: "{value}"')
+        self.value = value
+
+
+class SeccompError(PykerError):
+    """A seccomp filter that cannot be built or loaded."""
+
+
+class SeccompProfileError(SeccompError):
+    """A malformed seccomp profile; ``where`` is the JSON path (``syscalls[3].action``) or the
+    ``line L column C`` of a JSON syntax error."""
+
+    def __init__(self, path: str, where: str, reason: str) -> None:
+        location = f"{where}: " if where else ""
+        super().__init__(f"seccomp profile {path}: {location}{reason}")
+        self.path = path
+        self.where = where
+        self.reason = reason
+
+
+class CgroupError(PykerError):
+    """A cgroup file the kernel refused, or a resource request a cgroup cannot express.
+
+    ``path`` is the cgroup file or directory at fault and ``value`` what was written to it
+    (None for a read, a mkdir or an rmdir), so that the message reads like the shell would:
+    ``write /sys/fs/cgroup/memory/x/memory.limit_in_bytes "10485760": Device or resource busy``.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, value: str | None = None,
+                 errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.value = value
+        self.errno = errno

@@ -42,6 +42,27 @@ def _mknod() -> str | None:
     return _root()
 
 
+def _cgroup_fs(fstype: str) -> str | None:
+    """Root, and a ``cgroup`` (v1) or ``cgroup2`` mount in /proc/self/mountinfo."""
+    if _root():
+        return f"{fstype} hierarchies need root"
+    with open("/proc/self/mountinfo") as f:
+        if not any(line.split(" - ", 1)[-1].startswith(f"{fstype} ") for line in f):
+            return f"no {fstype} filesystem mounted"
+    return None
+
+
+def _seccomp() -> str | None:
+    import platform
+
+    if platform.machine() not in ("x86_64", "aarch64"):
+        return f"no seccomp syscall tables for machine {platform.machine()}"
+    with open("/proc/self/status") as f:
+        if "Seccomp:" not in f.read():
+            return "kernel built without CONFIG_SECCOMP"
+    return None
+
+
 PROBES = {
     "root": _root,
     "overlay": _overlay,
@@ -51,6 +72,9 @@ PROBES = {
     "umoci": functools.partial(_binary, "umoci", "umoci"),
     "runc": functools.partial(_binary, "runc", "runc"),
     "debootstrap": functools.partial(_binary, "debootstrap", "debootstrap"),
+    "cgroup1": functools.partial(_cgroup_fs, "cgroup"),
+    "cgroup2": functools.partial(_cgroup_fs, "cgroup2"),
+    "seccomp": _seccomp,
 }
 
 

@@ -7,10 +7,10 @@ both. Each command's flags are declared once and shared by its two spellings.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from pyker.cli import transfer
+from pyker.cli.inspect import add_inspect
 from pyker.cli.humanize import go_time, human_size, since
 from pyker.cli.main import Parser, new_parser
 from pyker.engine import Engine
@@ -180,35 +180,6 @@ def _drop_none(doc: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from pyker.errors import ImageNotFound
-
-    engine = Engine()
-    docs, status = [], 0
-    for name in args.names:
-        try:
-            docs.append(_drop_none(inspect_document(engine, engine.images.resolve(name))))
-        except ImageNotFound:
-            print(f"Error: No such image: {name}", file=sys.stderr)
-            status = 1
-    if args.format:
-        from pyker.cli.gotemplate import compile as compile_template
-
-        template = compile_template(args.format.replace("\\t", "\t").replace("\\n", "\n"))
-        for doc in docs:
-            _print(template.render(doc))
-    else:
-        _print(json.dumps(docs, indent=4, ensure_ascii=False))
-    return status
-
-
-def _add_inspect(p: Parser) -> None:
-    p.add_argument("names", nargs="+", metavar="IMAGE")
-    p.add_argument("-f", "--format", help="format output using a Go template")
-    p.add_argument("--type", choices=["image"], help="only images are known for now")
-    p.set_defaults(handler=cmd_inspect)
-
-
 # -- tag, rmi, prune ----------------------------------------------------------------------------
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -280,7 +251,8 @@ def _add_prune(p: Parser) -> None:
 SUBCOMMANDS = {  # `pyker image <sub>`: (adder, summary)
     "ls": (_add_images, "List images"),
     "history": (_add_history, "Show the history of an image"),
-    "inspect": (_add_inspect, "Display detailed information on one or more images"),
+    "inspect": (lambda p: add_inspect(p, "image"),
+                "Display detailed information on one or more images"),
     "tag": (_add_tag, "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "rm": (_add_rmi, "Remove one or more images"),
     "prune": (_add_prune, "Remove unused images"),
@@ -289,7 +261,8 @@ SUBCOMMANDS = {  # `pyker image <sub>`: (adder, summary)
     "load": (transfer.add_load, "Load an image from a tar archive or STDIN"),
 }
 ALIASES = {"ls": ["list"], "rm": ["remove"]}
-TOP_LEVEL = {"images": _add_images, "history": _add_history, "inspect": _add_inspect,
+TOP_LEVEL = {"images": _add_images, "history": _add_history,
+             "inspect": lambda p: add_inspect(p, None),
              "tag": _add_tag, "rmi": _add_rmi, "import": transfer.add_import,
              "save": transfer.add_save, "load": transfer.add_load}
 

@@ -15,6 +15,16 @@ from collections.abc import Callable, Sequence
 
 # command -> (module under pyker.cli, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "container": ("containers", "Manage containers"),
+    "create": ("containers", "Create a new container"),
+    "kill": ("containers", "Kill one or more running containers"),
+    "logs": ("containers", "Fetch the logs of a container"),
+    "ps": ("containers", "List containers"),
+    "rm": ("containers", "Remove one or more containers"),
+    "run": ("containers", "Create and run a new container from an image"),
+    "start": ("containers", "Start one or more stopped containers"),
+    "stop": ("containers", "Stop one or more running containers"),
+    "wait": ("containers", "Block until one or more containers stop, then print their exit codes"),
     "bootstrap": ("system", "Build a base image (busybox, debian) from the host's packages"),
     "history": ("images", "Show the history of an image"),
     "image": ("images", "Manage images"),

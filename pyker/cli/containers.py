@@ -1,0 +1,227 @@
+"""Container commands: ``run``, ``create``, ``start``, ``stop``, ``kill``, ``rm``, ``ps``,
+``logs``, ``wait`` (``pyker container …`` reaches them too)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from pyker.cli.main import Parser
+from pyker.engine import Engine
+from pyker.errors import PykerError, UsageError
+
+PS_TABLE = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedSince}}\t{{.Status}}\t"
+            "{{.Ports}}\t{{.Names}}")
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+              "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Status": "STATUS",
+              "Ports": "PORTS", "Names": "NAMES", "State": "STATE", "Labels": "LABELS",
+              "Size": "SIZE", "RunningFor": "CREATED"}
+
+
+def _create(engine: Engine, args: argparse.Namespace):
+    from pyker.cli.run_flags import run_options
+    from pyker.runtime.container import create
+
+    opts = run_options(args)
+    image = engine.images.resolve(opts.image)
+    return create(engine.containers, image, opts)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pyker.runtime.launch import Attach, start
+
+    engine = Engine()
+    record = _create(engine, args)
+    attach = Attach(foreground=not args.detach, interactive=args.interactive)
+    code = start(engine.images, engine.containers, record, attach=attach, remove=args.rm)
+    if args.detach:
+        print(record.id)
+    return code
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    print(_create(Engine(), args).id)
+    return 0
+
+
+def _each(names: list[str], action) -> int:
+    """Docker's multi-container commands: go on after a failure, exit 1 if any failed."""
+    status = 0
+    for name in names:
+        try:
+            action(name)
+        except PykerError as err:
+            print(f"pyker: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from pyker.runtime.launch import Attach, start
+
+    engine = Engine()
+    if args.attach:
+        if len(args.containers) != 1:
+            raise UsageError("you cannot start and attach multiple containers at once")
+        record = engine.containers.resolve(args.containers[0])
+        return start(engine.images, engine.containers, record,
+                     attach=Attach(foreground=True, interactive=args.interactive),
+                     remove=bool(record.options.get("auto_remove")))
+
+    def one(name: str) -> None:
+        record = engine.containers.resolve(name)
+        if record.state.status not in ("running", "paused", "restarting"):
+            start(engine.images, engine.containers, record,
+                  attach=Attach(foreground=False, interactive=False),
+                  remove=bool(record.options.get("auto_remove")))
+        print(name)
+    return _each(args.containers, one)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from pyker.runtime.container import stop
+
+    engine = Engine()
+
+    def one(name: str) -> None:
+        stop(engine.containers, engine.containers.resolve(name), timeout=args.time)
+        print(name)
+    return _each(args.containers, one)
+
+
+def _signal_number(text: str) -> int:
+    name = text.upper()
+    if name.isdigit():
+        return int(name)
+    try:
+        return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name))
+    except AttributeError:
+        raise UsageError(f'invalid signal: {text}') from None
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from pyker.runtime.container import signal_container
+
+    engine = Engine()
+    sig = _signal_number(args.signal)
+
+    def one(name: str) -> None:
+        signal_container(engine.containers.resolve(name), sig)
+        print(name)
+    return _each(args.containers, one)
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from pyker.runtime.container import remove
+
+    engine = Engine()
+
+    def one(name: str) -> None:
+        remove(engine.containers, engine.containers.resolve(name), force=args.force)
+        print(name)
+    return _each(args.containers, one)
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from pyker.runtime.container import wait_stopped
+
+    engine = Engine()
+
+    def one(name: str) -> None:
+        record = engine.containers.resolve(name)
+        print(wait_stopped(engine.containers, record.id, None).state.exit_code)
+    return _each(args.containers, one)
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from pyker.cli.gotemplate import format_rows
+    from pyker.cli.ps import rows
+
+    records = list(Engine().containers.all())
+    table = rows(records, show_all=args.all or args.last is not None or args.latest,
+                 no_trunc=args.no_trunc, filters=args.filter)
+    if args.latest:
+        table = table[:1]
+    elif args.last is not None:
+        table = table[:args.last]
+    if args.quiet:
+        out = "".join(f"{r['ID']}\n" for r in table)
+    else:
+        out = format_rows(args.format or PS_TABLE, table, PS_HEADERS)
+    sys.stdout.write(out)
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from pyker.cli.ps import print_logs
+
+    engine = Engine()
+    return print_logs(engine.containers, engine.containers.resolve(args.container),
+                      follow=args.follow, tail=args.tail, timestamps=args.timestamps,
+                      since=args.since)
+
+
+def _add_names(p: Parser, handler) -> None:
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    p.set_defaults(handler=handler)
+
+
+def _add(name: str, p: Parser) -> None:
+    from pyker.cli.run_flags import add_run_flags
+
+    if name in ("run", "create"):
+        add_run_flags(p)
+        p.set_defaults(handler=cmd_run if name == "run" else cmd_create)
+    elif name == "start":
+        p.add_argument("-a", "--attach", action="store_true")
+        p.add_argument("-i", "--interactive", action="store_true")
+        _add_names(p, cmd_start)
+    elif name in ("stop", "restart"):
+        p.add_argument("-t", "--time", "--timeout", type=int, default=10)
+        _add_names(p, cmd_stop)
+    elif name == "kill":
+        p.add_argument("-s", "--signal", default="KILL")
+        _add_names(p, cmd_kill)
+    elif name in ("rm",):
+        p.add_argument("-f", "--force", action="store_true")
+        p.add_argument("-v", "--volumes", action="store_true")
+        _add_names(p, cmd_rm)
+    elif name == "inspect":
+        from pyker.cli.inspect import add_inspect
+
+        add_inspect(p, "container")
+    elif name == "wait":
+        _add_names(p, cmd_wait)
+    elif name in ("ps", "ls"):
+        p.add_argument("-a", "--all", action="store_true")
+        p.add_argument("-q", "--quiet", action="store_true")
+        p.add_argument("-l", "--latest", action="store_true")
+        p.add_argument("-n", "--last", type=int)
+        p.add_argument("--no-trunc", action="store_true")
+        p.add_argument("-f", "--filter", action="append", default=[])
+        p.add_argument("--format")
+        p.set_defaults(handler=cmd_ps)
+    elif name == "logs":
+        p.add_argument("container")
+        p.add_argument("-f", "--follow", action="store_true")
+        p.add_argument("-n", "--tail", default="all")
+        p.add_argument("-t", "--timestamps", action="store_true")
+        p.add_argument("--since", default="")
+        p.set_defaults(handler=cmd_logs)
+
+
+COMMANDS = ("run", "create", "start", "stop", "kill", "rm", "ps", "logs", "wait")
+
+
+def parser(name: str) -> Parser:
+    if name != "container":
+        p = Parser(prog=f"pyker {name}", allow_abbrev=False, add_help=name not in ("run", "create"))
+        _add(name, p)
+        return p
+    p = Parser(prog="pyker container", allow_abbrev=False)
+    sub = p.add_subparsers(title="Commands", metavar="COMMAND", required=True, parser_class=Parser)
+    for cmd in (*COMMANDS, "ls", "inspect"):
+        _add(cmd, sub.add_parser(cmd, prog=f"pyker container {cmd}",
+                                 add_help=cmd not in ("run", "create")))
+    return p

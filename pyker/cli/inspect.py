@@ -1,0 +1,103 @@
+"""``inspect``, ``image inspect``, ``container inspect``: Docker's JSON documents and ``-f``.
+
+The bare ``inspect`` looks for a container first, then an image, as Docker does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from pyker.engine import Engine
+from pyker.errors import ContainerNotFound, ImageNotFound
+from pyker.runtime.state import Record
+
+
+def container_document(engine: Engine, record: Record) -> dict[str, object]:
+    """The container as ``docker container inspect`` shows it (its key names and shape)."""
+    from pyker.runtime.container import Paths
+
+    s, o = record.state, record.options
+    paths = Paths(root=engine.containers.dir(record.id))
+    limits = o.get("limits", {})
+    return {
+        "Id": record.id, "Created": record.created, "Path": record.path,
+        "Args": list(record.args),
+        "State": {"Status": s.status, "Running": s.status in ("running", "paused"),
+                  "Paused": s.status == "paused", "Restarting": s.status == "restarting",
+                  "OOMKilled": s.oom_killed, "Dead": s.status == "dead",
+                  "Pid": s.pid if s.status in ("running", "paused") else 0,
+                  "ExitCode": s.exit_code, "Error": s.error, "StartedAt": s.started_at,
+                  "FinishedAt": s.finished_at},
+        "Image": record.image_id, "LogPath": str(paths.log), "Name": "/" + record.name,
+        "RestartCount": s.restart_count, "Driver": "overlay2", "Platform": "linux",
+        "HostConfig": {
+            "NetworkMode": o.get("network"), "AutoRemove": o.get("auto_remove"),
+            "RestartPolicy": {"Name": o.get("restart"),
+                              "MaximumRetryCount": o.get("max_retries")},
+            "CapAdd": list(o.get("cap_add", ())) or None,
+            "CapDrop": list(o.get("cap_drop", ())) or None,
+            "Privileged": o.get("privileged"), "ReadonlyRootfs": o.get("read_only"),
+            "Memory": limits.get("memory") or 0, "MemorySwap": limits.get("memory_swap") or 0,
+            "MemoryReservation": limits.get("memory_reservation") or 0,
+            "OomKillDisable": limits.get("oom_kill_disable"),
+            "NanoCpus": limits.get("nano_cpus") or 0, "CpuShares": limits.get("cpu_shares") or 0,
+            "CpuPeriod": limits.get("cpu_period") or 0, "CpuQuota": limits.get("cpu_quota") or 0,
+            "CpusetCpus": limits.get("cpuset_cpus") or "",
+            "CpusetMems": limits.get("cpuset_mems") or "",
+            "PidsLimit": limits.get("pids_limit"), "Runtime": o.get("runtime"),
+        },
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "MergedDir": str(paths.rootfs), "UpperDir": str(paths.upper),
+            "WorkDir": str(paths.work)}},
+        "Config": {
+            "Hostname": o.get("hostname") or record.id[:12], "User": o.get("user"),
+            "Tty": o.get("tty"), "OpenStdin": o.get("interactive"),
+            "Env": list(o.get("env", ())), "Cmd": list(o.get("command", ())) or None,
+            "Image": record.image_ref, "WorkingDir": o.get("workdir"),
+            "Entrypoint": o.get("entrypoint"), "Labels": o.get("labels") or {},
+        },
+    }
+
+
+def _find(engine: Engine, name: str, kind: str | None) -> dict[str, object]:
+    from pyker.cli.images import _drop_none, inspect_document
+
+    if kind in (None, "container"):
+        try:
+            return container_document(engine, engine.containers.resolve(name))
+        except ContainerNotFound:
+            if kind == "container":
+                raise
+    return _drop_none(inspect_document(engine, engine.images.resolve(name)))
+
+
+def cmd_inspect(args: argparse.Namespace, kind: str | None = None) -> int:
+    engine = Engine()
+    kind = kind or getattr(args, "type", None)
+    docs, status = [], 0
+    for name in args.names:
+        try:
+            docs.append(_find(engine, name, kind))
+        except (ImageNotFound, ContainerNotFound):
+            what = {"image": "image", "container": "container"}.get(kind or "", "object")
+            print(f"Error: No such {what}: {name}", file=sys.stderr)
+            status = 1
+    if args.format:
+        from pyker.cli.gotemplate import compile as compile_template
+
+        template = compile_template(args.format.replace("\\t", "\t").replace("\\n", "\n"))
+        for doc in docs:
+            sys.stdout.write(template.render(doc) + "\n")
+    else:
+        sys.stdout.write(json.dumps(docs, indent=4, ensure_ascii=False) + "\n")
+    return status
+
+
+def add_inspect(p: argparse.ArgumentParser, kind: str | None) -> None:
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("-f", "--format", help="format output using a Go template")
+    if kind is None:
+        p.add_argument("--type", choices=["container", "image"])
+    p.set_defaults(handler=lambda args: cmd_inspect(args, kind))

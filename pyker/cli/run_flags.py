@@ -1,0 +1,130 @@
+"""The flags of ``pyker run`` and ``pyker create`` (Docker's names), parsed into RunOptions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pyker.cli.main import Parser
+from pyker.errors import UsageError
+
+
+def add_run_flags(p: Parser) -> None:
+    a = p.add_argument
+    a("image", metavar="IMAGE")
+    a("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+    a("-d", "--detach", action="store_true", help="run in the background, print its ID")
+    a("-i", "--interactive", action="store_true", help="keep STDIN open")
+    a("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    a("--rm", action="store_true", help="remove the container when it exits")
+    a("--name", default="")
+    a("--entrypoint", default=None)
+    a("-e", "--env", action="append", default=[])
+    a("--env-file", action="append", default=[])
+    a("-w", "--workdir", default="")
+    a("-u", "--user", default="")
+    a("-h", "--hostname", default="")
+    a("--help", action="help", help="show this help")
+    a("--network", "--net", default="none", help="none or host (bridge: coming)")
+    a("--cap-add", action="append", default=[])
+    a("--cap-drop", action="append", default=[])
+    a("--privileged", action="store_true")
+    a("--security-opt", action="append", default=[])
+    a("--read-only", action="store_true")
+    a("--ulimit", action="append", default=[])
+    a("-m", "--memory")
+    a("--memory-swap")
+    a("--memory-reservation")
+    a("--oom-kill-disable", action="store_true")
+    a("--cpus")
+    a("-c", "--cpu-shares", type=int)
+    a("--cpu-period", type=int)
+    a("--cpu-quota", type=int)
+    a("--cpuset-cpus")
+    a("--cpuset-mems")
+    a("--pids-limit", type=int)
+    a("--restart", default="no")
+    a("-l", "--label", action="append", default=[])
+    a("--runtime", default="pyker", choices=["pyker", "runc", "crun"])
+    a("--init", action="store_true", help="accepted; an init process comes later")
+
+
+def _env_file(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as err:
+        raise UsageError(f"open {path}: {err.strerror}") from err
+    out = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("="):
+            raise UsageError(f"{path}:{number}: invalid environment variable: {line}")
+        out.append(line)
+    return out
+
+
+def _security(opts: list[str]) -> tuple[str, bool]:
+    seccomp, nnp = "", False
+    for item in opts:
+        key, sep, value = item.partition("=" if "=" in item else ":")
+        if key == "seccomp" and sep:
+            seccomp = value
+        elif key == "no-new-privileges":
+            nnp = value in ("", "true")
+        elif key in ("label", "apparmor"):
+            continue  # no LSM here: accepted so that course lines still run
+        else:
+            raise UsageError(f'invalid --security-opt: "{item}"')
+    return seccomp, nnp
+
+
+def _limits(args: argparse.Namespace):
+    from pyker.cgroups.resources import Resources
+    from pyker.runtime.options import parse_bytes
+
+    nano = None
+    if args.cpus:
+        try:
+            nano = int(round(float(args.cpus) * 1e9))
+        except ValueError:
+            raise UsageError(f'invalid argument "{args.cpus}" for "--cpus" flag') from None
+    swap = None
+    if args.memory_swap:
+        swap = -1 if args.memory_swap == "-1" else parse_bytes(args.memory_swap, "--memory-swap")
+    return Resources(
+        memory=parse_bytes(args.memory, "--memory") if args.memory else None,
+        memory_swap=swap,
+        memory_reservation=(parse_bytes(args.memory_reservation, "--memory-reservation")
+                            if args.memory_reservation else None),
+        oom_kill_disable=args.oom_kill_disable, cpu_shares=args.cpu_shares,
+        cpu_quota=args.cpu_quota, cpu_period=args.cpu_period, nano_cpus=nano,
+        cpuset_cpus=args.cpuset_cpus, cpuset_mems=args.cpuset_mems,
+        pids_limit=args.pids_limit)
+
+
+def run_options(args: argparse.Namespace):
+    from pyker.runtime.options import RunOptions, parse_restart, parse_ulimit
+
+    if args.network not in ("none", "host", "default", "bridge"):
+        raise UsageError(f'network {args.network} not found')
+    restart, retries = parse_restart(args.restart)
+    if restart != "no" and args.rm:
+        raise UsageError("conflicting options: --restart and --rm")
+    seccomp, nnp = _security(args.security_opt)
+    env = [e for f in args.env_file for e in _env_file(f)] + args.env
+    labels = dict(item.partition("=")[::2] for item in args.label)
+    # Docker takes --entrypoint as one executable, never split; "" clears the image's.
+    entrypoint = None if args.entrypoint is None else (
+        (args.entrypoint,) if args.entrypoint else ())
+    return RunOptions(
+        image=args.image, command=tuple(args.command), entrypoint=entrypoint, name=args.name,
+        hostname=args.hostname, env=tuple(env), workdir=args.workdir, user=args.user,
+        tty=args.tty, interactive=args.interactive, detach=args.detach, auto_remove=args.rm,
+        network="none" if args.network in ("default", "bridge") else args.network,
+        cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop),
+        privileged=args.privileged, seccomp=seccomp, no_new_privileges=nnp,
+        read_only=args.read_only, ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
+        limits=_limits(args), restart=restart, max_retries=retries, labels=labels,
+        runtime=args.runtime)

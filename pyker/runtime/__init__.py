@@ -1,0 +1,1 @@
+"""The runtime: an OCI bundle becomes a running, monitored, cleanly removed container."""

@@ -1,0 +1,168 @@
+"""Container lifecycle: create, start (foreground or detached), stop, kill, remove, wait.
+
+``create`` writes the record and the container's directories; ``start`` mounts its root
+filesystem (the image's layers under its own upper dir), writes the OCI spec of this start
+and forks the monitor that owns the container until it ends. Everything else acts on the
+record and on the processes it names, re-checked against the process table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pyker.errors import ContainerStateError, PykerError
+from pyker.image.store import Image, ImageStore, now_rfc3339
+from pyker.runtime.options import RunOptions
+from pyker.runtime.state import ContainerStore, Record, State, alive, new_id
+
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Paths:
+    root: Path            # <data-root>/containers/<id>
+
+    @property
+    def upper(self) -> Path:
+        return self.root / "upper"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def rootfs(self) -> Path:
+        return self.root / "merged"
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "bundle"
+
+    @property
+    def log(self) -> Path:
+        return self.root / f"{self.root.name}-json.log"
+
+
+def _check_name(name: str, store: ContainerStore) -> None:
+    if not name:
+        return
+    if not set(name) <= NAME_CHARS or not name[0].isalnum():
+        raise PykerError(f'Invalid container name ("{name}"), only [a-zA-Z0-9][a-zA-Z0-9_.-] '
+                         "are allowed")
+    for other in store.all():
+        if other.name == name:
+            raise ContainerStateError(
+                f'Conflict. The container name "/{name}" is already in use by container '
+                f'"{other.id}". You have to remove (or rename) that container to be able to '
+                "reuse that name.")
+
+
+def _default_name(container_id: str) -> str:
+    # Docker draws "adjective_scientist"; a short, readable, unique name serves the same use.
+    return f"pyker_{container_id[:8]}"
+
+
+def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
+    from pyker.runtime.specgen import command
+
+    _check_name(opts.name, store)
+    args = command(opts, image)
+    container_id = new_id()
+    paths = Paths(root=store.dir(container_id))
+    for d in (paths.upper, paths.work, paths.rootfs, paths.bundle):
+        d.mkdir(parents=True)
+    hostname = opts.hostname or container_id[:12]
+    (paths.root / "hostname").write_text(hostname + "\n")
+    (paths.root / "hosts").write_text(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        f"127.0.1.1\t{hostname}\n")
+    (paths.root / "resolv.conf").write_text("")  # no network yet: no resolver to name
+    record = Record(id=container_id, name=opts.name or _default_name(container_id),
+                    image_id=image.id, image_ref=opts.image, created=now_rfc3339(),
+                    path=args[0], args=args[1:], options=opts.to_dict(), state=State())
+    store.save(record)
+    return record
+
+
+def mount_rootfs(images: ImageStore, image: Image, paths: Paths) -> None:
+    from pyker.fs.overlay import mount_overlay
+
+    if os.path.ismount(paths.rootfs):
+        return
+    lowers = [layer.path for layer in reversed(images.layers_of(image))]
+    if not lowers:  # an image with no layer (scratch + metadata): an empty lower dir
+        empty = paths.root / "empty"
+        empty.mkdir(exist_ok=True)
+        lowers = [empty]
+    mount_overlay(lowers, paths.upper, paths.work, paths.rootfs)
+
+
+def unmount_rootfs(paths: Paths) -> None:
+    from pyker.fs.overlay import umount
+
+    while os.path.ismount(paths.rootfs):
+        umount(paths.rootfs, detach=True)
+
+
+def signal_container(record: Record, sig: int) -> None:
+    s = record.state
+    if s.status not in ("running", "paused", "restarting") or not alive(s.pid, s.pid_start):
+        raise ContainerStateError(f"container {record.id[:12]} is not running")
+    os.kill(s.pid, sig)
+
+
+def wait_stopped(store: ContainerStore, container_id: str, timeout: float | None) -> Record:
+    """Poll until the container is neither running nor restarting (or the timeout ends)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        record = store.load(container_id)
+        if record.state.status not in ("running", "paused", "restarting"):
+            return record
+        if deadline is not None and time.monotonic() >= deadline:
+            return record
+        time.sleep(0.02)
+
+
+def stop(store: ContainerStore, record: Record, *, timeout: float = 10,
+         stop_signal: int = signal.SIGTERM) -> Record:
+    """Docker's stop: the stop signal, ``timeout`` seconds of grace, then SIGKILL."""
+    if record.state.status not in ("running", "paused", "restarting"):
+        return record
+    store.save(replace(store.load_raw(record.id),
+                       options={**record.options, "stop_requested": True}))
+    try:
+        signal_container(record, stop_signal)
+    except (ContainerStateError, ProcessLookupError):
+        return wait_stopped(store, record.id, 5)
+    done = wait_stopped(store, record.id, timeout)
+    if done.state.status in ("running", "paused", "restarting"):
+        try:
+            os.kill(done.state.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        done = wait_stopped(store, record.id, 10)
+    return done
+
+
+def remove(store: ContainerStore, record: Record, *, force: bool = False) -> None:
+    if record.state.status in ("running", "paused", "restarting"):
+        if not force:
+            raise ContainerStateError(
+                f"cannot remove container {record.id[:12]}: container is running: "
+                "stop the container before removing or force remove")
+        try:
+            os.kill(record.state.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_stopped(store, record.id, 10)
+    from pyker.runtime.cgroup_bridge import destroy_cgroup
+
+    paths = Paths(root=store.dir(record.id))
+    unmount_rootfs(paths)
+    destroy_cgroup(record.id)
+    shutil.rmtree(paths.root, ignore_errors=False)

@@ -1,0 +1,149 @@
+"""The container's first process: the ordered setup between fork(2) and execve(2).
+
+The monitor has already called ``unshare(CLONE_NEWPID)``, so this process is PID 1 of a new
+PID namespace (pid_namespaces(7)); it waits until the monitor has put it in its cgroup, then:
+
+ 1. a new session (setsid), the terminal as controlling tty, the stdio descriptors;
+ 2. the other namespaces: mount, UTS, IPC, network (unless ``--network host``), cgroup;
+ 3. the filesystem view (pyker.runtime.rootfs): mounts, devices, pivot_root, masked paths;
+ 4. hostname, sysctls, rlimits, OOM score;
+ 5. the working directory and the executable, looked up in the container's own PATH;
+ 6. seccomp, capabilities and the user (in the order that keeps each step possible);
+ 7. every descriptor but stdio closed, then execve.
+
+Everything this process runs is imported before it forks: after pivot_root the host's
+Python files are out of reach. Any failure is written to the error pipe as ``<exit code> <message>`` and the process exits:
+the monitor reports it (127 command not found, 126 not executable, 125 anything else, as
+Docker). A successful execve closes the pipe (it is O_CLOEXEC): the monitor reads EOF.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+import termios
+from pathlib import Path
+from typing import NoReturn
+
+from pyker.kernel.namespaces import CloneFlag, sethostname, unshare
+from pyker.runtime import privileges
+from pyker.runtime import rootfs as container_fs
+from pyker.runtime.privileges import InitError
+from pyker.spec.runtime import Spec
+
+NAMESPACE_FLAGS = {"mount": CloneFlag.CLONE_NEWNS, "uts": CloneFlag.CLONE_NEWUTS,
+                   "ipc": CloneFlag.CLONE_NEWIPC, "network": CloneFlag.CLONE_NEWNET,
+                   "cgroup": CloneFlag.CLONE_NEWCGROUP}
+
+
+def _unshare(spec: Spec) -> None:
+    flags = CloneFlag(0)
+    for ns in spec.linux.namespaces:
+        if ns.type in NAMESPACE_FLAGS and not ns.path:
+            flags |= NAMESPACE_FLAGS[ns.type]
+    if flags:
+        unshare(flags)
+
+
+def _stdio(stdio: tuple[int, int, int], tty: int | None) -> None:
+    os.setsid()
+    if tty is not None:
+        fcntl.ioctl(tty, termios.TIOCSCTTY, 0)
+    for target, fd in enumerate(stdio):
+        if fd != target:
+            os.dup2(fd, target)
+
+
+def _sysctl(spec: Spec) -> None:
+    for key, value in spec.linux.sysctl.items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(value)
+
+
+def _rlimits(spec: Spec) -> None:
+    for rl in spec.process.rlimits:
+        which = getattr(resource, rl.type)
+        try:
+            resource.setrlimit(which, (rl.soft, rl.hard))
+        except (ValueError, PermissionError) as err:
+            current = resource.getrlimit(which)[1]
+            raise InitError(125, f"setrlimit {rl.type} {rl.soft}:{rl.hard}: {err} (this host's "
+                                 f"hard limit is {current} and cannot be raised without "
+                                 "CAP_SYS_RESOURCE)") from err
+
+
+def _oom_score(spec: Spec) -> None:
+    if spec.process.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(spec.process.oom_score_adj))
+
+
+def find_executable(name: str, env: tuple[str, ...]) -> str:
+    """``name`` resolved like execvp(3) in the container's PATH; 127/126 as Docker reports."""
+    if "/" in name:
+        candidates = [name]
+    else:
+        path = next((e[5:] for e in env if e.startswith("PATH=")), "/usr/bin:/bin")
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            if not os.access(candidate, os.X_OK):
+                raise InitError(126, f'exec: "{name}": permission denied')
+            return candidate
+    if "/" in name:
+        if os.path.isdir(name):
+            raise InitError(126, f'exec: "{name}": is a directory')
+        raise InitError(127, f'exec: "{name}": stat {name}: no such file or directory')
+    raise InitError(127, f'exec: "{name}": executable file not found in $PATH')
+
+
+def _cwd(spec: Spec) -> None:
+    # Docker creates a missing working directory (it is root's at this point), runc would fail.
+    os.makedirs(spec.process.cwd, exist_ok=True)
+
+
+def _close_fds(keep: int) -> None:
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+
+
+def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int], tty: int | None,
+        go_fd: int, err_fd: int) -> NoReturn:
+    """Become the container's process; never returns (exec or _exit)."""
+    try:
+        if os.read(go_fd, 1) != b"1":  # the monitor died or refused: do not run unconfined
+            os._exit(125)
+        os.close(go_fd)
+        _stdio(stdio, tty)
+        _unshare(spec)
+        container_fs.prepare(spec, rootfs=rootfs)
+        container_fs.pivot(rootfs)
+        container_fs.finish(spec)
+        if spec.hostname:
+            sethostname(spec.hostname)
+        _sysctl(spec)
+        _rlimits(spec)
+        _oom_score(spec)
+        _cwd(spec)
+        exe = find_executable(spec.process.args[0], spec.process.env)
+        privileges.drop(spec)
+        os.chdir(spec.process.cwd)
+        _close_fds(err_fd)
+        env = dict(e.split("=", 1) for e in spec.process.env)
+        os.execve(exe, list(spec.process.args), env)
+    except InitError as err:
+        _fail(err_fd, err.code, str(err))
+    except OSError as err:
+        code = 126 if err.errno in (errno.EACCES, errno.ENOEXEC, errno.EPERM) else 125
+        _fail(err_fd, code, str(err.strerror or err))
+    except BaseException as err:  # noqa: BLE001 — nothing may escape a forked child
+        _fail(err_fd, 125, f"{type(err).__name__}: {err}")
+
+
+def _fail(err_fd: int, code: int, message: str) -> NoReturn:
+    try:
+        os.write(err_fd, f"{code} {message}".encode(errors="replace"))
+    finally:
+        os._exit(code)

@@ -1,0 +1,171 @@
+"""``start``: from a created container to a running one, owned by its monitor.
+
+The CLI process mounts the root filesystem, writes this start's spec to ``bundle/config.json``
+and creates the cgroup, then forks the monitor:
+
+* foreground (``pyker run`` without ``-d``): the monitor is the CLI's child and inherits its
+  terminal; the CLI waits for it and exits with the container's status. Signals the user
+  sends (Ctrl-C) reach the monitor, which forwards them to the container, as Docker's
+  ``--sig-proxy`` does.
+* detached (``-d``, ``start``): the monitor double-forks into its own session, so it outlives
+  the CLI, and reports through a pipe once the container has started (or why it could not).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from pyker.errors import ExecError, PykerError
+from pyker.image.store import ImageStore
+from pyker.runtime import cgroup_bridge
+from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
+from pyker.runtime.logs import rfc3339_nano
+from pyker.runtime.monitor import Monitor, Plan, StartFailed
+from pyker.runtime.options import RunOptions
+from pyker.runtime.state import ContainerStore, Record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attach:
+    foreground: bool
+    interactive: bool
+
+
+def prepare(images: ImageStore, store: ContainerStore, record: Record,
+            attach: Attach) -> tuple[Plan, object]:
+    from pyker.runtime.specgen import generate
+    from pyker.spec.runtime import validate
+
+    opts = RunOptions.from_dict(record.options)
+    image = images.get(record.image_id)
+    paths = Paths(root=store.dir(record.id))
+    mount_rootfs(images, image, paths)
+    try:
+        spec = generate(opts, image, container_id=record.id, rootfs=paths.rootfs,
+                        container_dir=paths.root, cgroups_path=cgroup_bridge.path_of(record.id),
+                        cgroup_v2=cgroup_bridge.is_v2())
+        validate(spec)
+        spec.dump(paths.bundle / "config.json")
+        cgroup = cgroup_bridge.create(spec, record.id)
+    except BaseException:
+        unmount_rootfs(paths)
+        raise
+    return Plan(container_id=record.id, spec=spec, rootfs=paths.rootfs, log_path=paths.log,
+                foreground=attach.foreground, interactive=attach.interactive, tty=opts.tty,
+                restart=opts.restart,
+                max_retries=opts.max_retries), cgroup
+
+
+def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
+    if cgroup is not None:
+        cgroup_bridge.release(cgroup)
+    unmount_rootfs(Paths(root=store.dir(plan.container_id)))
+    if remove:
+        from pyker.runtime.container import remove as remove_container
+
+        remove_container(store, store.load(plan.container_id), force=True)
+
+
+def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
+                 ready_fd: int | None) -> int:
+    """The monitor's whole life; returns the container's final exit code."""
+    monitor = Monitor(plan, store, cgroup)
+    monitor._install_signals()
+    restarts, code = 0, 0
+    try:
+        while True:
+            try:
+                code, oom = monitor.run_once(ready=lambda: _ready(ready_fd, "ok"))
+            except StartFailed as err:
+                store.update_state(plan.container_id, status="exited", exit_code=err.code,
+                                   error=str(err), finished_at=rfc3339_nano(), pid=0)
+                _ready(ready_fd, f"{err.code} {err}")
+                if plan.foreground:
+                    print(f"pyker: {err}", file=sys.stderr)
+                return err.code
+            store.update_state(plan.container_id, status="exited", exit_code=code,
+                               oom_killed=oom, finished_at=rfc3339_nano(), pid=0)
+            if not monitor.should_restart(code, restarts):
+                return code
+            restarts += 1
+            store.update_state(plan.container_id, status="restarting", restart_count=restarts)
+    finally:
+        _finish(store, plan, cgroup, remove=remove)
+
+
+def _ready(fd: int | None, message: str) -> None:
+    if fd is not None:
+        try:
+            os.write(fd, message.encode())
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _detach_stdio() -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    os.close(null)
+
+
+def start(images: ImageStore, store: ContainerStore, record: Record, *, attach: Attach,
+          remove: bool = False) -> int:
+    """Start ``record``; foreground: its exit code; detached: 0 once it runs.
+
+    Raises:
+        ExecError: the command could not run (126/127), PykerError for anything else.
+    """
+    plan, cgroup = prepare(images, store, record, attach)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if attach.foreground:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_run_child(store, plan, cgroup, remove=remove, ready_fd=None))
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM,
+                                                                   signal.SIGQUIT)}
+        try:
+            _, status = os.waitpid(pid, 0)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(ready_r)
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        _detach_stdio()
+        os._exit(_run_child(store, plan, cgroup, remove=remove, ready_fd=ready_w))
+    os.close(ready_w)
+    os.waitpid(pid, 0)
+    report = b""
+    while chunk := os.read(ready_r, 4096):
+        report += chunk
+    os.close(ready_r)
+    text = report.decode(errors="replace")
+    if text == "ok":
+        return 0
+    code, _, message = text.partition(" ")
+    if code.isdigit() and int(code) in (126, 127):
+        raise ExecError(message, int(code))
+    raise PykerError(message or "the container's monitor exited before the container started")
+
+
+def _run_child(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
+               ready_fd: int | None) -> int:
+    try:
+        return monitor_main(store, plan, cgroup, remove=remove, ready_fd=ready_fd)
+    except BaseException as err:  # noqa: BLE001 — a forked monitor must never unwind into the CLI
+        _ready(ready_fd, f"125 {err}")
+        try:
+            print(f"pyker: monitor: {err}", file=sys.stderr)
+        except OSError:
+            pass
+        return 125

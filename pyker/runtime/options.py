@@ -1,0 +1,131 @@
+"""What ``pyker run``/``create`` was asked, as one frozen value (Docker's run flags).
+
+The CLI parses flags into :class:`RunOptions`; :mod:`pyker.runtime.specgen` turns them, with
+the image's config, into the OCI runtime spec. Each small parser here names the flag and the
+value at fault, as Docker does (``invalid argument "x" for "--restart" flag``).
+"""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import asdict, dataclass, field, fields
+
+from pyker.cgroups.resources import DeviceRule, Resources
+from pyker.errors import UsageError
+
+ULIMIT_NAMES = {"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
+                "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
+                "msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE",
+                "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
+                "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING",
+                "stack": "RLIMIT_STACK", "as": "RLIMIT_AS"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ulimit:
+    name: str   # RLIMIT_NOFILE
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    image: str
+    command: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    name: str = ""
+    hostname: str = ""
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    user: str = ""
+    tty: bool = False
+    interactive: bool = False
+    detach: bool = False
+    auto_remove: bool = False
+    network: str = "none"
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    seccomp: str = ""            # "" = default profile, "unconfined", or a file path
+    no_new_privileges: bool = False
+    read_only: bool = False
+    ulimits: tuple[Ulimit, ...] = ()
+    limits: Resources = Resources()
+    restart: str = "no"
+    max_retries: int = 0
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    runtime: str = "pyker"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, object]) -> RunOptions:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in doc.items() if k in known}
+        for key in ("command", "env", "cap_add", "cap_drop"):
+            values[key] = tuple(values.get(key, ()))
+        if values.get("entrypoint") is not None:
+            values["entrypoint"] = tuple(values["entrypoint"])
+        values["ulimits"] = tuple(Ulimit(**u) for u in values.get("ulimits", ()))
+        limits = dict(values.get("limits", {}))
+        limits["devices"] = tuple(DeviceRule(**d) for d in limits.get("devices", ()))
+        values["limits"] = Resources(**limits)
+        return cls(**values)
+
+
+def parse_restart(text: str) -> tuple[str, int]:
+    name, _, count = text.partition(":")
+    if name not in ("no", "always", "on-failure", "unless-stopped") or (
+            count and (name != "on-failure" or not count.isdigit())):
+        raise UsageError(f'invalid argument "{text}" for "--restart" flag: '
+                         "use no, always, unless-stopped or on-failure[:max-retries]")
+    return name, int(count or 0)
+
+
+def parse_ulimit(text: str) -> Ulimit:
+    """``nofile=1024[:2048]`` → an rlimit; refused above this host's hard limit.
+
+    Raises:
+        UsageError: unknown name, malformed values, soft above hard, or a hard limit this
+            process cannot grant (raising it needs CAP_SYS_RESOURCE, which it lacks here).
+    """
+    name, sep, values = text.partition("=")
+    if not sep or name not in ULIMIT_NAMES:
+        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: '
+                         f"want NAME=SOFT[:HARD] with NAME one of {', '.join(sorted(ULIMIT_NAMES))}")
+    soft_text, _, hard_text = values.partition(":")
+    try:
+        soft = -1 if soft_text in ("-1", "unlimited") else int(soft_text)
+        hard = soft if not hard_text else (-1 if hard_text in ("-1", "unlimited") else int(hard_text))
+    except ValueError:
+        raise UsageError(f'invalid argument "{text}" for "--ulimit" flag: values must be '
+                         "integers") from None
+    soft = resource.RLIM_INFINITY if soft < 0 else soft
+    hard = resource.RLIM_INFINITY if hard < 0 else hard
+    if hard != resource.RLIM_INFINITY and soft > hard:
+        raise UsageError(f'ulimit "{name}": soft limit {soft} is above hard limit {hard}')
+    host_hard = resource.getrlimit(getattr(resource, ULIMIT_NAMES[name]))[1]
+    if host_hard != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > host_hard):
+        raise UsageError(f'ulimit "{name}": hard limit {hard_text or soft_text} is above this '
+                         f"host's hard limit {host_hard}, which pyker cannot raise "
+                         "(it lacks CAP_SYS_RESOURCE)")
+    return Ulimit(name=ULIMIT_NAMES[name], soft=soft, hard=hard)
+
+
+_UNITS = {"b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def parse_bytes(text: str, flag: str) -> int:
+    """Docker's RAMInBytes: ``10m``, ``1g``, ``512k``, ``1024`` (binary units)."""
+    t = text.strip().lower().removesuffix("b") if text.lower().endswith(("kb", "mb", "gb", "tb")) \
+        else text.strip().lower()
+    unit = _UNITS.get(t[-1:], None) if t and not t[-1:].isdigit() else 1
+    number = t[:-1] if unit and t and not t[-1:].isdigit() else t
+    try:
+        value = float(number) * (unit or 0)
+    except ValueError:
+        value = -1
+    if unit is None or value < 0:
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: invalid size')
+    return int(value)

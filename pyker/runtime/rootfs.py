@@ -1,0 +1,146 @@
+"""The container's filesystem view, built inside its new mount namespace (mount_namespaces(7)).
+
+In order, as runc's rootfs_linux.go does it:
+
+1. make every mount private, so nothing done here propagates back to the host;
+2. bind the root filesystem onto itself (pivot_root(2) needs a mount point);
+3. mount the spec's mounts under it: /proc, a tmpfs /dev with the default device nodes made
+   by mknod(2), /dev/pts with its own ptmx, /dev/shm, /dev/mqueue, a read-only /sys, and the
+   bind mounts (/etc/hosts, /etc/hostname, /etc/resolv.conf, volumes);
+4. pivot_root into it and detach the old root, which leaves the host's tree unreachable;
+5. mask paths (/proc/kcore…: /dev/null or an empty read-only tmpfs bound over them) and make
+   others read-only (/proc/sys…), then the whole root read-only if asked (``--read-only``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from pyker.fs.safepath import resolve_in_root
+from pyker.kernel.mount import MountFlag, UmountFlag, mount, pivot_root, umount2
+from pyker.kernel.mount_options import parse_options
+from pyker.spec.runtime import LinuxDevice, Mount, Spec
+
+_DEV_LINKS = (("/proc/self/fd", "dev/fd"), ("/proc/self/fd/0", "dev/stdin"),
+              ("/proc/self/fd/1", "dev/stdout"), ("/proc/self/fd/2", "dev/stderr"),
+              ("/proc/kcore", "dev/core"), ("pts/ptmx", "dev/ptmx"))
+
+
+def _target(root: Path, destination: str) -> Path:
+    """Where ``destination`` lands under ``root``, symlinks resolved *inside* the root.
+
+    A hostile image cannot make ``/proc`` a symlink to the host's ``/etc``: the path is
+    resolved as if ``root`` were ``/`` (see pyker.fs.safepath).
+    """
+    return resolve_in_root(root, destination)
+
+
+def _ensure(path: Path, *, directory: bool) -> None:
+    if path.exists() or path.is_symlink():
+        return
+    if directory:
+        path.mkdir(parents=True, exist_ok=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def _mount_one(root: Path, m: Mount, *, has_netns: bool) -> None:
+    flags, propagation, data = parse_options(list(m.options))
+    is_bind = bool(flags & MountFlag.MS_BIND)
+    target = _target(root, m.destination)
+    source_is_dir = not is_bind or Path(m.source).is_dir()
+    _ensure(target, directory=source_is_dir)
+    if m.type == "sysfs" and not has_netns:
+        # sysfs can only be mounted by the owner of the network namespace: with the host's
+        # network (--network host) the host's /sys is bound read-only instead, as runc does.
+        m, flags, is_bind = Mount(destination=m.destination, type="bind", source="/sys",
+                                  options=("rbind", "ro")), MountFlag.MS_BIND | MountFlag.MS_REC | MountFlag.MS_RDONLY, True
+    if m.type == "cgroup":
+        return  # the cgroup filesystem view comes with the cgroup namespace work (later)
+    source = m.source if is_bind else (m.source or m.type)
+    mount(source, target, None if is_bind else m.type, flags & ~MountFlag.MS_RDONLY if is_bind else flags,
+          None if is_bind else (data or None))
+    if is_bind and flags & (MountFlag.MS_RDONLY | MountFlag.MS_NOSUID | MountFlag.MS_NODEV | MountFlag.MS_NOEXEC):
+        # A bind mount ignores its flags: they take effect on a remount (mount(2), MS_REMOUNT).
+        mount(None, target, None, (flags & ~MountFlag.MS_REC) | MountFlag.MS_REMOUNT | MountFlag.MS_BIND)
+    if propagation:
+        mount(None, target, None, propagation)
+
+
+def _make_devices(root: Path, devices: tuple[LinuxDevice, ...]) -> None:
+    old = os.umask(0)
+    try:
+        for dev in devices:
+            path = _target(root, dev.path)
+            kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[dev.type]
+            mode = (dev.file_mode if dev.file_mode is not None else 0o666) & 0o7777
+            try:
+                os.mknod(path, kind | mode, os.makedev(dev.major, dev.minor))
+            except FileExistsError:
+                continue
+            os.chown(path, dev.uid or 0, dev.gid or 0)
+    finally:
+        os.umask(old)
+    for source, link in _DEV_LINKS:
+        try:
+            os.symlink(source, root / link)
+        except FileExistsError:
+            pass
+
+
+def prepare(spec: Spec, *, rootfs: Path) -> None:
+    """Build the container's tree in the current (new, private) mount namespace."""
+    mount(None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE)
+    mount(rootfs, rootfs, None, MountFlag.MS_BIND | MountFlag.MS_REC)
+    has_netns = any(ns.type == "network" for ns in spec.linux.namespaces)
+    for m in spec.mounts:
+        _mount_one(rootfs, m, has_netns=has_netns)
+    _make_devices(rootfs, spec.linux.devices)
+
+
+def pivot(rootfs: Path) -> None:
+    """Enter ``rootfs`` and drop the old root: ``pivot_root(".", ".")``, then detach it."""
+    os.chdir(rootfs)
+    pivot_root(".", ".")
+    # The old root is now stacked under the new one at "/": make it private so detaching
+    # it cannot propagate anywhere, then detach it.
+    mount(None, ".", None, MountFlag.MS_REC | MountFlag.MS_SLAVE)
+    umount2(".", UmountFlag.MNT_DETACH)
+    os.chdir("/")
+
+
+def _mask(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            mount("tmpfs", path, "tmpfs", MountFlag.MS_RDONLY, None)
+        else:
+            mount("/dev/null", path, None, MountFlag.MS_BIND)
+    except FileNotFoundError:
+        pass
+
+
+def _readonly(path: str) -> None:
+    try:
+        mount(path, path, None, MountFlag.MS_BIND | MountFlag.MS_REC)
+    except FileNotFoundError:
+        return
+    mount(None, path, None, MountFlag.MS_BIND | MountFlag.MS_REMOUNT | MountFlag.MS_RDONLY
+          | MountFlag.MS_REC)
+
+
+def finish(spec: Spec) -> None:
+    """After pivot_root: masked and read-only paths, then a read-only root if asked."""
+    for path in spec.linux.masked_paths:
+        _mask(path)
+    for path in spec.linux.readonly_paths:
+        _readonly(path)
+    if spec.root.readonly:
+        try:
+            mount(None, "/", None, MountFlag.MS_BIND | MountFlag.MS_REMOUNT | MountFlag.MS_RDONLY)
+        except OSError as err:
+            if err.errno != errno.EBUSY:
+                raise

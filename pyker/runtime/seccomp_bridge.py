@@ -1,0 +1,66 @@
+"""Seccomp between Docker's profile format and the OCI spec, as dockerd and runc split it.
+
+At spec time (dockerd's side), a Docker JSON profile is resolved for *this* container:
+``includes``/``excludes`` decided by its capabilities, the host's architecture and kernel,
+``archMap`` reduced to the native arch and its sub-architectures. The spec carries the result
+(``linux.seccomp``). At start time (runc's side) that block is compiled to BPF and loaded.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+
+from pyker.security.seccomp import load_profile
+from pyker.security.seccomp.compiler import MACHINES, applies, running_kernel, target_arches
+from pyker.security.seccomp.profile import Action, Arg, Op, Profile, Rule
+from pyker.spec.runtime import LinuxSeccomp, LinuxSeccompArg, LinuxSyscall
+
+ALLOWING = (Action.SCMP_ACT_ALLOW, Action.SCMP_ACT_LOG, Action.SCMP_ACT_TRACE)
+
+
+def spec_seccomp(setting: str, caps: Iterable[str]) -> LinuxSeccomp | None:
+    """``--security-opt seccomp=…``: "" Docker's default, "unconfined" none, else a file.
+
+    Raises:
+        SeccompProfileError: the file is unreadable or malformed (named).
+    """
+    if setting == "unconfined":
+        return None
+    profile = load_profile(setting or None)
+    native, goarch = MACHINES.get(platform.machine(), ("", ""))
+    kernel = running_kernel()
+    caps = list(caps)
+    rules = tuple(
+        LinuxSyscall(names=r.names, action=r.action.name, errno_ret=r.errno_ret,
+                     args=tuple(LinuxSeccompArg(index=a.index, value=a.value,
+                                                value_two=a.value_two, op=a.op.name)
+                                for a in r.args))
+        for r in profile.syscalls if applies(r, caps=caps, goarch=goarch, kernel=kernel))
+    return LinuxSeccomp(default_action=profile.default_action.name,
+                        default_errno_ret=profile.default_errno_ret,
+                        architectures=tuple(target_arches(profile, native)) if native else (),
+                        flags=(), syscalls=rules)
+
+
+def profile_of(seccomp: LinuxSeccomp) -> Profile:
+    """The spec's seccomp block back as a profile the compiler takes."""
+    return Profile(
+        default_action=Action[seccomp.default_action],
+        default_errno_ret=seccomp.default_errno_ret,
+        architectures=seccomp.architectures,
+        syscalls=tuple(
+            Rule(names=s.names, action=Action[s.action], errno_ret=s.errno_ret,
+                 args=tuple(Arg(index=a.index, value=a.value, value_two=a.value_two,
+                                op=Op[a.op]) for a in s.args))
+            for s in seccomp.syscalls),
+        source="config.json")
+
+
+def execve_action(profile: Profile) -> Action:
+    """What the profile does to a plain ``execve``: the rule without argument conditions
+    that names it, else the default. A container whose profile denies it cannot start."""
+    for rule in profile.syscalls:
+        if "execve" in rule.names and not rule.args:
+            return rule.action
+    return profile.default_action

@@ -1,0 +1,118 @@
+"""Run options + image config → the OCI runtime spec (config.json), as dockerd builds it.
+
+The spec is the seam: pyker's own runtime and runc/crun read the same file. What Docker
+decides lives here, in one place: the command (ENTRYPOINT + CMD, overridden by the run
+line, the course's table), environment (PATH default, HOSTNAME, TERM with a tty), user
+(resolved in the image's passwd), capabilities (Docker's 14, ``--cap-add/--cap-drop``),
+seccomp (Docker's default profile, a file, or none), namespaces, mounts, masked paths,
+devices, cgroup limits and rlimits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyker.errors import UsageError
+from pyker.image.store import Image
+from pyker.runtime import defaults
+from pyker.cgroups.resources import DOCKER_DEFAULT_DEVICE_RULES, Resources
+from pyker.runtime.options import RunOptions
+from pyker.runtime.users import resolve as resolve_user
+from pyker.security import capabilities
+from pyker.spec.runtime import (
+    Capabilities, DeviceCgroup, Linux, LinuxCPU, LinuxMemory, LinuxPids, LinuxResources, Mount,
+    Process, Rlimit, Root, Spec, User,
+)
+
+
+# Docker's device allow-list, in the spec's terms (-1, "all", is the spec's absent value).
+DEVICE_RULES = tuple(
+    DeviceCgroup(allow=r.allow, type=r.type, major=None if r.major < 0 else r.major,
+                 minor=None if r.minor < 0 else r.minor, access=r.access)
+    for r in DOCKER_DEFAULT_DEVICE_RULES)
+
+
+def command(opts: RunOptions, image: Image) -> tuple[str, ...]:
+    """ENTRYPOINT + CMD with Docker's overrides: ``--entrypoint`` drops the image's CMD."""
+    c = image.config.config
+    if opts.entrypoint is not None:
+        entrypoint, cmd = opts.entrypoint, opts.command
+    else:
+        entrypoint, cmd = c.entrypoint or (), opts.command or c.cmd or ()
+    args = tuple(entrypoint) + tuple(cmd)
+    if not args:
+        raise UsageError("no command specified")
+    return args
+
+
+def environment(opts: RunOptions, image: Image, hostname: str) -> tuple[str, ...]:
+    env: dict[str, str] = {}
+    for item in (defaults.DEFAULT_ENV_PATH, f"HOSTNAME={hostname}",
+                 *image.config.config.env, *(("TERM=xterm",) if opts.tty else ()), *opts.env):
+        key, sep, value = item.partition("=")
+        env[key] = value if sep else env.get(key, "")
+    if "HOME" not in env:
+        env["HOME"] = "/root"
+    return tuple(f"{k}={v}" for k, v in env.items())
+
+
+def resources(limits: Resources) -> LinuxResources:
+    quota, period = limits.cpu_quota, limits.cpu_period
+    if limits.nano_cpus:
+        period = period or 100_000
+        quota = limits.nano_cpus * period // 1_000_000_000
+    memory = None
+    if limits.memory is not None or limits.memory_reservation is not None \
+            or limits.oom_kill_disable:
+        swap = limits.memory_swap
+        if swap is None and limits.memory:
+            swap = 2 * limits.memory  # Docker: swap defaults to as much as the memory
+        memory = LinuxMemory(limit=limits.memory, reservation=limits.memory_reservation,
+                             swap=swap, disable_oom_killer=limits.oom_kill_disable or None)
+    cpu = None
+    if any(v is not None for v in (limits.cpu_shares, quota, period, limits.cpuset_cpus,
+                                   limits.cpuset_mems)):
+        cpu = LinuxCPU(shares=limits.cpu_shares, quota=quota, period=period,
+                       cpus=limits.cpuset_cpus, mems=limits.cpuset_mems)
+    pids = LinuxPids(limit=limits.pids_limit) if limits.pids_limit not in (None, 0) else None
+    return LinuxResources(devices=DEVICE_RULES, memory=memory, cpu=cpu, pids=pids)
+
+
+def _mounts(container_dir: Path, opts: RunOptions) -> tuple[Mount, ...]:
+    binds = tuple(Mount(destination=f"/etc/{name}", type="bind",
+                        source=str(container_dir / name), options=("rbind", "rprivate"))
+                  for name in ("resolv.conf", "hostname", "hosts"))
+    return (*defaults.DEFAULT_MOUNTS, *binds)
+
+
+def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
+             container_dir: Path, cgroups_path: str, cgroup_v2: bool) -> Spec:
+    """The spec for one start of the container (rootfs mounted, for the user lookup)."""
+    from pyker.runtime.seccomp_bridge import spec_seccomp
+
+    hostname = opts.hostname or container_id[:12]
+    user = resolve_user(rootfs, opts.user or image.config.config.user)
+    caps = capabilities.resolve(opts.cap_add, opts.cap_drop, privileged=opts.privileged)
+    plan = capabilities.plan(caps, uid=user.uid)
+    namespaces = [ns for ns in defaults.default_namespaces(cgroup_v2)
+                  if not (ns.type == "network" and opts.network == "host")]
+    process = Process(
+        terminal=opts.tty, user=User(uid=user.uid, gid=user.gid,
+                                     additional_gids=user.additional_gids),
+        args=command(opts, image), env=environment(opts, image, hostname),
+        cwd=opts.workdir or image.config.config.working_dir or "/",
+        capabilities=Capabilities(**{k: tuple(sorted(getattr(plan, k))) for k in (
+            "bounding", "effective", "inheritable", "permitted", "ambient")}),
+        rlimits=tuple(Rlimit(type=u.name, soft=u.soft, hard=u.hard) for u in opts.ulimits),
+        no_new_privileges=opts.no_new_privileges)
+    linux = Linux(
+        namespaces=tuple(namespaces), resources=resources(opts.limits),
+        cgroups_path=cgroups_path,
+        seccomp=None if opts.privileged else spec_seccomp(opts.seccomp, caps),
+        masked_paths=() if opts.privileged else (*defaults.MASKED_PATHS,
+                                                 *defaults.thermal_throttle_paths()),
+        readonly_paths=() if opts.privileged else defaults.READONLY_PATHS,
+        devices=defaults.DEFAULT_DEVICES)
+    return Spec(process=process, root=Root(path=str(rootfs), readonly=opts.read_only),
+                hostname=hostname, mounts=_mounts(container_dir, opts), linux=linux,
+                annotations={"org.opencontainers.image.ref.name": opts.image})

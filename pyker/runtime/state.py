@@ -1,0 +1,154 @@
+"""A container's record on disk: what it is (config) and where it is in its life (state).
+
+Each container owns ``<data-root>/containers/<id>/``: ``container.json`` (this record),
+``bundle/config.json`` (the OCI runtime spec it runs), ``upper/`` and ``work/`` (its
+copy-on-write layer), ``hostname``/``hosts``/``resolv.conf`` (bind-mounted into it) and its
+json-lines log. Every write replaces the record atomically, under the container's own lock, so
+the CLI, the monitor and a concurrent ``ps`` never see half a record.
+
+Liveness is checked, not trusted: a record that says "running" whose monitor process is gone
+(killed with SIGKILL, machine rebooted) is reported as exited or dead, never as a ghost.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from pyker.errors import ContainerNotFound
+from pyker.fs.atomic import atomic_write
+
+STATUSES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    status: str = "created"
+    pid: int = 0               # host PID of the container's init (its PID 1)
+    pid_start: int = 0         # its start time (clock ticks since boot): guards PID reuse
+    monitor_pid: int = 0
+    monitor_start: int = 0
+    exit_code: int = 0
+    oom_killed: bool = False
+    error: str = ""
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    restart_count: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    id: str
+    name: str
+    image_id: str
+    image_ref: str             # the image as the user named it (``busybox``)
+    created: str
+    path: str                  # argv[0] and the rest, as Docker's Path/Args
+    args: tuple[str, ...]
+    options: dict[str, object] = field(default_factory=dict, hash=False)  # RunOptions.to_dict()
+    state: State = State()
+
+    def to_dict(self) -> dict[str, object]:
+        doc = asdict(self)
+        doc["Image"] = self.image_id  # the key the image store reads to find users
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, object]) -> Record:
+        state = State(**{k: v for k, v in doc.get("state", {}).items()
+                         if k in State.__dataclass_fields__})
+        return cls(id=doc["id"], name=doc["name"], image_id=doc["image_id"],
+                   image_ref=doc["image_ref"], created=doc["created"], path=doc["path"],
+                   args=tuple(doc["args"]), options=dict(doc.get("options", {})), state=state)
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def process_start_time(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat (proc(5)), or 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+def alive(pid: int, start: int) -> bool:
+    return pid > 0 and start > 0 and process_start_time(pid) == start
+
+
+class ContainerStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def dir(self, container_id: str) -> Path:
+        return self.root / container_id
+
+    def save(self, record: Record) -> None:
+        path = self.dir(record.id)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write(path / "container.json", json.dumps(record.to_dict(), indent=1).encode())
+
+    def load(self, container_id: str) -> Record:
+        try:
+            doc = json.loads((self.dir(container_id) / "container.json").read_bytes())
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        return self.observed(Record.from_dict(doc))
+
+    def update_state(self, container_id: str, **changes: object) -> Record:
+        record = self.load_raw(container_id)
+        record = replace(record, state=replace(record.state, **changes))
+        self.save(record)
+        return record
+
+    def load_raw(self, container_id: str) -> Record:
+        try:
+            doc = json.loads((self.dir(container_id) / "container.json").read_bytes())
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        return Record.from_dict(doc)
+
+    def all(self) -> Iterator[Record]:
+        if not self.root.is_dir():
+            return
+        for entry in sorted(self.root.iterdir()):
+            try:
+                yield self.load(entry.name)
+            except (ContainerNotFound, ValueError, KeyError):
+                continue  # a record being created or removed right now
+
+    def resolve(self, text: str) -> Record:
+        """Find a container by full ID, unique ID prefix, or name (``/name`` too)."""
+        records = list(self.all())
+        name = text.lstrip("/")
+        for record in records:
+            if record.id == text or record.name == name:
+                return record
+        found = [r for r in records if text and r.id.startswith(text)]
+        if len(found) == 1:
+            return found[0]
+        raise ContainerNotFound(text)
+
+    @staticmethod
+    def observed(record: Record) -> Record:
+        """The record corrected by what the process table says (no ghosts)."""
+        s = record.state
+        if s.status in ("running", "paused", "restarting") and not alive(s.monitor_pid,
+                                                                          s.monitor_start):
+            # The monitor died without recording an end: if the container's init is gone
+            # too, it exited unobserved; if it still runs, nobody owns it any more.
+            if alive(s.pid, s.pid_start):
+                return replace(record, state=replace(s, status="dead",
+                                                     error="monitor process died"))
+            return replace(record, state=replace(s, status="exited", exit_code=s.exit_code or 137,
+                                                 error="monitor process died", pid=0))
+        return record
+

@@ -1,0 +1,164 @@
+"""``pyker run`` end to end on the real kernel: the course's TPs, reproduced as tests.
+
+One busybox store per module (bootstrapping it is the slow part); every test removes the
+containers it makes, and the cleanup test checks that nothing of them is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Pyker
+
+pytestmark = pytest.mark.requires("root", "overlay", "busybox")
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def pk(tmp_path_factory: pytest.TempPathFactory) -> Pyker:
+    root = tmp_path_factory.mktemp("run")
+    env = {**os.environ, "PYKER_DATA_ROOT": str(root / "data"), "PYKER_RUN_ROOT": str(root / "run"),
+           "PYKER_DAEMON_CONFIG": str(root / "daemon.json"), "PYTHONPATH": str(REPO)}
+    cli = Pyker(env)
+    cli("bootstrap", "busybox")
+    yield cli
+    for cid in cli.out("ps", "-aq").split():
+        cli("rm", "-f", cid, check=False)
+
+
+def test_exit_code_stdin_and_stdout(pk):
+    assert pk("run", "--rm", "busybox", "sh", "-c", "exit 3", check=False).returncode == 3
+    proc = pk("run", "-i", "--rm", "busybox", "cat", input=b"hi\n")
+    assert proc.stdout == b"hi\n" and proc.returncode == 0
+    proc = pk("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert (proc.stdout, proc.stderr) == (b"out\n", b"err\n")
+
+
+@pytest.mark.parametrize("command, code, message", [
+    ("nosuchcommand", 127, 'exec: "nosuchcommand": executable file not found in $PATH'),
+    ("/etc/passwd", 126, 'exec: "/etc/passwd": permission denied'),
+])
+def test_command_cannot_run(pk, command, code, message):
+    proc = pk("run", "--rm", "busybox", command, check=False)
+    assert proc.returncode == code
+    assert message in proc.stderr.decode() and b"Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("flags, ok", [
+    ((), True),
+    (("--cap-drop", "ALL", "--cap-add", "CHOWN"), True),
+    (("--cap-drop", "CHOWN"), False),
+    (("--cap-add", "chown", "-u", "nobody"), False),
+])
+def test_tp_cap01_chown(pk, flags, ok):
+    proc = pk("run", "--rm", *flags, "busybox", "chown", "nobody", "/", check=False)
+    assert (proc.returncode == 0) is ok
+    if not ok:
+        assert b"Operation not permitted" in proc.stderr
+
+
+def test_isolation_is_real(pk):
+    out = pk.out("run", "--rm", "--hostname", "box", "busybox", "sh", "-c",
+                 "hostname; echo $$; ls /proc | grep -c '^[0-9]'; cat /proc/self/status")
+    hostname, pid, nprocs, status = out.split("\n", 3)
+    assert hostname == "box" and pid == "1" and int(nprocs) <= 3
+    assert "Seccomp:\t2" in status and "NoNewPrivs:\t0" in status
+    assert "CapEff:\t00000000a80425fb" in status  # Docker's default 14 capabilities
+    hidden = next(p for p in ("/proc/kcore", "/proc/keys", "/proc/timer_list") if Path(p).exists())
+    masked = pk.out("run", "--rm", "busybox", "sh", "-c", f"wc -c < {hidden}; "
+                    "echo x 2>&1 > /proc/sys/kernel/hostname; ls /dev | tr '\\n' ' '")
+    assert masked.startswith("0\n"), masked  # /dev/null is bound over it
+    assert "Read-only file system" in masked
+    assert "null" in masked and "sda" not in masked
+
+
+def test_tp_cgroups_pids_limit_stops_a_fork_bomb(pk):
+    proc = pk("run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c",
+              "for i in $(seq 1 40); do sleep 3 & done; wait", check=False)
+    assert b"Resource temporarily unavailable" in proc.stderr
+    assert not [p for p in Path("/proc").iterdir()  # the PID namespace took them all away
+                if p.name.isdigit() and _cmdline(p).startswith("sleep 3")]
+
+
+def test_tp_cgroups_oom_kill(pk):
+    proc = pk("run", "--name", "oomer", "--memory", "10m", "busybox", "sh", "-c",
+              "x=$(head -c 30000000 /dev/zero | tr '\\0' a); echo survived", check=False)
+    assert proc.returncode == 137 and b"survived" not in proc.stdout
+    assert pk.out("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oomer") == \
+        "true 137\n"
+    pk("rm", "oomer")
+
+
+def test_tp_seccomp01(pk, tmp_path):
+    deny = pk("run", "--rm", "--security-opt", f"seccomp={FIXTURES}/seccomp/deny.json",
+              "busybox", "true", check=False)
+    assert deny.returncode != 0 and b'denies "execve"' in deny.stderr
+    nochmod = pk("run", "--rm", "--security-opt",
+                 f"seccomp={FIXTURES}/seccomp/default-no-chmod.json", "busybox", "chmod", "777",
+                 "/", check=False)
+    assert nochmod.returncode == 1 and b"Operation not permitted" in nochmod.stderr
+    assert pk("run", "--rm", "busybox", "chmod", "777", "/tmp").returncode == 0
+    pk("run", "--rm", "--security-opt", "seccomp=unconfined", "--cap-add", "SYS_ADMIN",
+       "busybox", "unshare", "-u", "true")
+    assert pk("run", "--rm", "busybox", "unshare", "-u", "true", check=False).returncode == 1
+
+
+def test_tp_intro01_detached_clock(pk):
+    cid = pk.out("run", "-d", "--name", "test-clock", "busybox", "sh", "-c",
+                 "while true; do date; sleep 1; done").strip()
+    assert len(cid) == 64
+    time.sleep(2.2)
+    assert pk.out("ps", "--format", "{{.Names}} {{.State}}") == "test-clock running\n"
+    assert len(pk.out("logs", "test-clock").splitlines()) >= 2
+    assert len(pk.out("logs", "--tail", "1", "test-clock").splitlines()) == 1
+    pk("run", "--rm", "busybox", "true")  # other containers do not disturb it
+    pk("stop", "-t", "1", "test-clock")
+    doc = json.loads(pk.out("inspect", "test-clock"))[0]
+    assert doc["State"]["Status"] == "exited" and doc["State"]["ExitCode"] == 137
+    pk("start", "test-clock")
+    assert pk.out("ps", "-q") == cid[:12] + "\n"
+    pk("rm", "-f", "test-clock")
+    assert pk.out("ps", "-aq") == ""
+
+
+def test_changes_survive_stop_start_and_go_with_rm(pk):
+    pk("create", "--name", "keep", "busybox", "sh", "-c", "echo v1 >> /data.txt; cat /data.txt")
+    assert pk.out("start", "-a", "keep") == "v1\n"
+    assert pk.out("start", "-a", "keep") == "v1\nv1\n"
+    pk("rm", "keep")
+    assert pk("run", "--rm", "busybox", "cat", "/data.txt", check=False).returncode == 1
+
+
+def _leftovers(data_root: str) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if data_root in line]
+    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/pyker/*") if p.is_dir()]
+    cgroups += [str(p) for p in Path("/sys/fs/cgroup").glob("pyker/*") if p.is_dir()]
+    procs = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()
+             and _cmdline(p).startswith("sleep 1234")]
+    return mounts + cgroups + procs
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_rm_leaves_nothing_behind(pk):
+    data_root = pk.env["PYKER_DATA_ROOT"]
+    cid = pk.out("run", "-d", "busybox", "sleep", "1234").strip()
+    assert _leftovers(data_root)  # the check sees a live container
+    pk("rm", "-f", cid)
+    assert _leftovers(data_root) == []
+    for _ in range(int(os.environ.get("PYKER_RM_CYCLES", "200"))):
+        pk("run", "--rm", "busybox", "true")
+    assert _leftovers(data_root) == []
+    assert os.listdir(Path(data_root) / "containers") == []
