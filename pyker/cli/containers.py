@@ -167,7 +167,7 @@ def _add_names(p: Parser, handler) -> None:
     p.set_defaults(handler=handler)
 
 
-def _add(name: str, p: Parser) -> None:
+def add(name: str, p: Parser) -> None:
     from pyker.cli.run_flags import add_run_flags
 
     if name in ("run", "create"):
@@ -211,17 +211,21 @@ def _add(name: str, p: Parser) -> None:
         p.set_defaults(handler=cmd_logs)
 
 
-COMMANDS = ("run", "create", "start", "stop", "kill", "rm", "ps", "logs", "wait")
-
-
 def parser(name: str) -> Parser:
+    """``pyker NAME`` for a command of this module, or the ``pyker container`` group, whose
+    subcommands may live in other modules (main.CONTAINER_GROUP says which)."""
     if name != "container":
         p = Parser(prog=f"pyker {name}", allow_abbrev=False, add_help=name not in ("run", "create"))
-        _add(name, p)
+        add(name, p)
         return p
+    import importlib
+
+    from pyker.cli.main import CONTAINER_GROUP
+
     p = Parser(prog="pyker container", allow_abbrev=False)
     sub = p.add_subparsers(title="Commands", metavar="COMMAND", required=True, parser_class=Parser)
-    for cmd in (*COMMANDS, "ls", "inspect"):
-        _add(cmd, sub.add_parser(cmd, prog=f"pyker container {cmd}",
-                                 add_help=cmd not in ("run", "create")))
+    for cmd, module in CONTAINER_GROUP.items():
+        owner = importlib.import_module(f"pyker.cli.{module}")
+        owner.add(cmd, sub.add_parser(cmd, prog=f"pyker container {cmd}",
+                                      add_help=cmd not in ("run", "create")))
     return p

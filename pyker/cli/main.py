@@ -40,6 +40,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("system", "Show the pyker version information"),
 }
 
+# `pyker container <cmd>` -> the module under pyker.cli that owns <cmd> (its add(name, parser))
+CONTAINER_GROUP: dict[str, str] = {
+    "run": "containers", "create": "containers", "start": "containers", "stop": "containers",
+    "kill": "containers", "rm": "containers", "ls": "containers", "ps": "containers",
+    "logs": "containers", "wait": "containers", "inspect": "containers",
+}
+
 EXIT_ENGINE = 125
 
 
