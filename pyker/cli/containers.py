@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -25,7 +26,14 @@ def _create(engine: Engine, args: argparse.Namespace):
 
     opts = run_options(args)
     image = engine.images.resolve(opts.image)
-    return create(engine.containers, image, opts)
+    if args.cidfile and os.path.exists(args.cidfile):
+        raise UsageError(f"container ID file found, make sure the other container isn't "
+                         f"running or delete {args.cidfile}")
+    record = create(engine.containers, image, opts)
+    if args.cidfile:
+        with open(args.cidfile, "x") as f:
+            f.write(record.id)
+    return record
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -34,7 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = Engine()
     record = _create(engine, args)
     attach = Attach(foreground=not args.detach, interactive=args.interactive)
-    code = start(engine.images, engine.containers, record, attach=attach, remove=args.rm)
+    code = start(engine.images, engine.containers, record, attach=attach, remove=args.rm,
+                 run_root=engine.config.run_root)
     if args.detach:
         print(record.id)
     return code
@@ -67,14 +76,16 @@ def cmd_start(args: argparse.Namespace) -> int:
         record = engine.containers.resolve(args.containers[0])
         return start(engine.images, engine.containers, record,
                      attach=Attach(foreground=True, interactive=args.interactive),
-                     remove=bool(record.options.get("auto_remove")))
+                     remove=bool(record.options.get("auto_remove")),
+                     run_root=engine.config.run_root)
 
     def one(name: str) -> None:
         record = engine.containers.resolve(name)
         if record.state.status not in ("running", "paused", "restarting"):
             start(engine.images, engine.containers, record,
                   attach=Attach(foreground=False, interactive=False),
-                  remove=bool(record.options.get("auto_remove")))
+                  remove=bool(record.options.get("auto_remove")),
+                  run_root=engine.config.run_root)
         print(name)
     return _each(args.containers, one)
 
@@ -153,6 +164,23 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attach(args: argparse.Namespace) -> int:
+    from pyker.runtime.attach import client
+
+    engine = Engine()
+    record = engine.containers.resolve(args.container)
+    if record.state.status not in ("running", "paused", "restarting"):
+        raise PykerError("You cannot attach to a stopped container, start it first")
+    detached = client(engine.config.run_root / record.id / "attach.sock",
+                      stdin=not args.no_stdin and bool(record.options.get("interactive")),
+                      tty=bool(record.options.get("tty")))
+    if detached:
+        return 0
+    from pyker.runtime.container import wait_stopped
+
+    return wait_stopped(engine.containers, record.id, 10).state.exit_code
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     from pyker.cli.ps import print_logs
 
@@ -202,6 +230,11 @@ def add(name: str, p: Parser) -> None:
         p.add_argument("-f", "--filter", action="append", default=[])
         p.add_argument("--format")
         p.set_defaults(handler=cmd_ps)
+    elif name == "attach":
+        p.add_argument("container")
+        p.add_argument("--no-stdin", action="store_true")
+        p.add_argument("--sig-proxy", default="true")
+        p.set_defaults(handler=cmd_attach)
     elif name == "logs":
         p.add_argument("container")
         p.add_argument("-f", "--follow", action="store_true")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 # command -> (module under pyker.cli, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "attach": ("containers", "Attach local standard input, output, and error streams to a running container"),
     "container": ("containers", "Manage containers"),
     "create": ("containers", "Create a new container"),
     "kill": ("containers", "Kill one or more running containers"),
@@ -25,6 +26,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "start": ("containers", "Start one or more stopped containers"),
     "stop": ("containers", "Stop one or more running containers"),
     "wait": ("containers", "Block until one or more containers stop, then print their exit codes"),
+    "exec": ("execute", "Execute a command in a running container"),
+    "pause": ("execute", "Pause all processes within one or more containers"),
+    "stats": ("execute", "Display a live stream of container(s) resource usage statistics"),
+    "top": ("execute", "Display the running processes of a container"),
+    "unpause": ("execute", "Unpause all processes within one or more containers"),
+    "update": ("execute", "Update configuration of one or more containers"),
     "bootstrap": ("system", "Build a base image (busybox, debian) from the host's packages"),
     "history": ("images", "Show the history of an image"),
     "image": ("images", "Manage images"),
@@ -44,7 +51,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 CONTAINER_GROUP: dict[str, str] = {
     "run": "containers", "create": "containers", "start": "containers", "stop": "containers",
     "kill": "containers", "rm": "containers", "ls": "containers", "ps": "containers",
-    "logs": "containers", "wait": "containers", "inspect": "containers",
+    "exec": "execute", "top": "execute", "pause": "execute", "unpause": "execute",
+    "stats": "execute", "update": "execute",
+    "logs": "containers", "wait": "containers", "inspect": "containers", "attach": "containers",
 }
 
 EXIT_ENGINE = 125

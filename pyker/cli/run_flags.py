@@ -47,6 +47,7 @@ def add_run_flags(p: Parser) -> None:
     a("-l", "--label", action="append", default=[])
     a("--runtime", default="pyker", choices=["pyker", "runc", "crun"])
     a("--init", action="store_true", help="accepted; an init process comes later")
+    a("--cidfile", default="", help="write the container ID to the file")
 
 
 def _env_file(path: str) -> list[str]:

@@ -3,7 +3,7 @@
 The monitor has already called ``unshare(CLONE_NEWPID)``, so this process is PID 1 of a new
 PID namespace (pid_namespaces(7)); it waits until the monitor has put it in its cgroup, then:
 
- 1. a new session (setsid), the terminal as controlling tty, the stdio descriptors;
+ 1. a new session (setsid) and the stdio descriptors (a terminal comes after step 3);
  2. the other namespaces: mount, UTS, IPC, network (unless ``--network host``), cgroup;
  3. the filesystem view (pyker.runtime.rootfs): mounts, devices, pivot_root, masked paths;
  4. hostname, sysctls, rlimits, OOM score;
@@ -23,6 +23,7 @@ import errno
 import fcntl
 import os
 import resource
+import socket
 import termios
 from pathlib import Path
 from typing import NoReturn
@@ -47,13 +48,26 @@ def _unshare(spec: Spec) -> None:
         unshare(flags)
 
 
-def _stdio(stdio: tuple[int, int, int], tty: int | None) -> None:
+def _stdio(stdio: tuple[int, int, int]) -> None:
     os.setsid()
-    if tty is not None:
-        fcntl.ioctl(tty, termios.TIOCSCTTY, 0)
     for target, fd in enumerate(stdio):
         if fd != target:
             os.dup2(fd, target)
+
+
+def _console(sock: socket.socket) -> None:
+    """Open the terminal on the container's devpts, hand the master to the monitor, and make
+    the slave this session's controlling terminal and stdio (runc's console socket)."""
+    master, slave = os.openpty()
+    socket.send_fds(sock, [b"m"], [master])
+    os.close(master)
+    sock.close()
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    if slave > 2:
+        os.close(slave)
 
 
 def _sysctl(spec: Spec) -> None:
@@ -109,18 +123,21 @@ def _close_fds(keep: int) -> None:
     os.closerange(keep + 1, 65536)
 
 
-def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int], tty: int | None,
-        go_fd: int, err_fd: int) -> NoReturn:
+def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
+        console: socket.socket | None, go_fd: int, err_fd: int) -> NoReturn:
     """Become the container's process; never returns (exec or _exit)."""
     try:
         if os.read(go_fd, 1) != b"1":  # the monitor died or refused: do not run unconfined
             os._exit(125)
         os.close(go_fd)
-        _stdio(stdio, tty)
+        if stdio is not None:
+            _stdio(stdio)
         _unshare(spec)
         container_fs.prepare(spec, rootfs=rootfs)
         container_fs.pivot(rootfs)
         container_fs.finish(spec)
+        if console is not None:
+            _console(console)
         if spec.hostname:
             sethostname(spec.hostname)
         _sysctl(spec)

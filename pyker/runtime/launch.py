@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyker.errors import ExecError, PykerError
 from pyker.image.store import ImageStore
@@ -35,7 +37,7 @@ class Attach:
 
 
 def prepare(images: ImageStore, store: ContainerStore, record: Record,
-            attach: Attach) -> tuple[Plan, object]:
+            attach: Attach, run_root: Path) -> tuple[Plan, object]:
     from pyker.runtime.specgen import generate
     from pyker.spec.runtime import validate
 
@@ -55,8 +57,8 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
         raise
     return Plan(container_id=record.id, spec=spec, rootfs=paths.rootfs, log_path=paths.log,
                 foreground=attach.foreground, interactive=attach.interactive, tty=opts.tty,
-                restart=opts.restart,
-                max_retries=opts.max_retries), cgroup
+                restart=opts.restart, max_retries=opts.max_retries,
+                attach_socket=run_root / record.id / "attach.sock"), cgroup
 
 
 def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
@@ -70,9 +72,9 @@ def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
 
 
 def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
-                 ready_fd: int | None) -> int:
+                 ready_fd: int | None, detach_fd: int | None = None) -> int:
     """The monitor's whole life; returns the container's final exit code."""
-    monitor = Monitor(plan, store, cgroup)
+    monitor = Monitor(plan, store, cgroup, detach_fd)
     monitor._install_signals()
     restarts, code = 0, 0
     try:
@@ -86,13 +88,17 @@ def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
                 if plan.foreground:
                     print(f"pyker: {err}", file=sys.stderr)
                 return err.code
-            store.update_state(plan.container_id, status="exited", exit_code=code,
-                               oom_killed=oom, finished_at=rfc3339_nano(), pid=0)
-            if not monitor.should_restart(code, restarts):
+            again = monitor.should_restart(code, restarts)
+            restarts += again
+            store.update_state(plan.container_id, status="restarting" if again else "exited",
+                               exit_code=code, oom_killed=oom, finished_at=rfc3339_nano(),
+                               pid=0, restart_count=restarts)
+            if not again:
                 return code
-            restarts += 1
-            store.update_state(plan.container_id, status="restarting", restart_count=restarts)
+            time.sleep(min(0.1 * 2 ** (restarts - 1), 5))  # Docker's doubling back-off
     finally:
+        if plan.attach_socket is not None:
+            plan.attach_socket.unlink(missing_ok=True)
         _finish(store, plan, cgroup, remove=remove)
 
 
@@ -113,27 +119,17 @@ def _detach_stdio() -> None:
 
 
 def start(images: ImageStore, store: ContainerStore, record: Record, *, attach: Attach,
-          remove: bool = False) -> int:
-    """Start ``record``; foreground: its exit code; detached: 0 once it runs.
+          run_root: Path, remove: bool = False) -> int:
+    """Start ``record``; foreground: its exit code (0 if detached); detached: 0 once it runs.
 
     Raises:
         ExecError: the command could not run (126/127), PykerError for anything else.
     """
-    plan, cgroup = prepare(images, store, record, attach)
+    plan, cgroup = prepare(images, store, record, attach, run_root)
     sys.stdout.flush()
     sys.stderr.flush()
     if attach.foreground:
-        pid = os.fork()
-        if pid == 0:
-            os._exit(_run_child(store, plan, cgroup, remove=remove, ready_fd=None))
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM,
-                                                                   signal.SIGQUIT)}
-        try:
-            _, status = os.waitpid(pid, 0)
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
+        return _foreground(store, plan, cgroup, remove=remove)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -158,11 +154,47 @@ def start(images: ImageStore, store: ContainerStore, record: Record, *, attach: 
     raise PykerError(message or "the container's monitor exited before the container started")
 
 
-def _run_child(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
-               ready_fd: int | None) -> int:
+def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> int:
+    """The monitor as the CLI's child, on the user's terminal (raw mode for ``-t``)."""
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(0) if plan.tty and plan.interactive and os.isatty(0) else None
+    detach_r, detach_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(detach_r)
+        os._exit(_run_child(store, plan, cgroup, remove=remove, ready_fd=None,
+                            detach_fd=detach_w))
+    os.close(detach_w)
+    previous = {s: signal.signal(s, signal.SIG_IGN)
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
     try:
-        return monitor_main(store, plan, cgroup, remove=remove, ready_fd=ready_fd)
+        if saved is not None:
+            tty.setraw(0)
+        if os.read(detach_r, 1) == b"d":  # ctrl-p ctrl-q: the container goes on alone
+            return 0
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
+    finally:
+        os.close(detach_r)
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run_child(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
+               ready_fd: int | None, detach_fd: int | None = None) -> int:
+    try:
+        return monitor_main(store, plan, cgroup, remove=remove, ready_fd=ready_fd,
+                            detach_fd=detach_fd)
     except BaseException as err:  # noqa: BLE001 — a forked monitor must never unwind into the CLI
+        import traceback
+
+        # A detached monitor has no terminal: its last words go beside the container's log.
+        with open(plan.log_path.with_name("monitor.log"), "a") as f:
+            traceback.print_exc(file=f)
         _ready(ready_fd, f"125 {err}")
         try:
             print(f"pyker: monitor: {err}", file=sys.stderr)

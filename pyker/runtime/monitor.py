@@ -14,12 +14,14 @@ import errno
 import os
 import selectors
 import signal
+import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyker.runtime import init as container_init
+from pyker.runtime.attach import Detector, frame, listen
 from pyker.runtime.logs import LogWriter, rfc3339_nano
 from pyker.runtime.state import ContainerStore, process_start_time
 from pyker.spec.runtime import Spec
@@ -41,6 +43,7 @@ class Plan:
     tty: bool
     restart: str = "no"
     max_retries: int = 0
+    attach_socket: Path | None = None
 
 
 @dataclass(slots=True)
@@ -60,16 +63,53 @@ def _pipe() -> tuple[int, int]:
     return os.pipe2(os.O_CLOEXEC)
 
 
+def _console_size(master: int) -> None:
+    """The container's terminal gets the user's size (a foreground ``-t`` on a terminal)."""
+    import fcntl
+    import termios
+
+    if os.isatty(0):
+        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8)))
+
+
+def _receive_console(sock: socket.socket) -> int | None:
+    """The pty master the init opened on the container's own devpts (runc's console socket)."""
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return fds[0] if fds else None
+
+
+def _new_pid_namespace_for_children() -> None:
+    """Only the *next* child enters a new PID namespace (as its PID 1); the monitor stays.
+
+    The kernel allows that unshare only while the namespace for children is still our own
+    (copy_pid_ns: EINVAL otherwise), so a restart first points it back at our own namespace
+    with setns(2) on /proc/self/ns/pid.
+    """
+    from pyker.kernel.namespaces import CloneFlag, setns, unshare
+
+    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, CloneFlag.CLONE_NEWPID)
+    finally:
+        os.close(fd)
+    unshare(CloneFlag.CLONE_NEWPID)
+
+
 def spawn(plan: Plan, cgroup) -> Started:
     """Fork the container's init into a new PID namespace, in its cgroup; wait for its exec."""
-    from pyker.kernel.namespaces import CloneFlag, unshare
-
     go_r, go_w = _pipe()
     err_r, err_w = _pipe()
+    console = None
     if plan.tty:
-        master, slave = os.openpty()
-        os.set_inheritable(slave, True)
-        stdio, outputs, stdin = (slave, slave, slave), {master: "stdout"}, master
+        # The pty is opened by the init *inside* the container (its devpts instance), so
+        # that `tty` there names /dev/pts/0; the master comes back over this socket.
+        console, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        stdio, outputs, stdin = None, {}, None
     else:
         out_r, out_w = _pipe()
         errs_r, errs_w = _pipe()
@@ -79,17 +119,21 @@ def spawn(plan: Plan, cgroup) -> Started:
             in_r, stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
         stdio, outputs = (in_r, out_w, errs_w), {out_r: "stdout", errs_r: "stderr"}
     if any(ns.type == "pid" and not ns.path for ns in plan.spec.linux.namespaces):
-        # Only the *next* child enters the new namespace (as its PID 1); the monitor stays.
-        unshare(CloneFlag.CLONE_NEWPID)
+        _new_pid_namespace_for_children()
     pid = os.fork()
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
+        if console is not None:
+            console.close()
         container_init.run(plan.spec, rootfs=plan.rootfs, stdio=stdio,
-                           tty=stdio[0] if plan.tty else None, go_fd=go_r, err_fd=err_w)
+                           console=console_child if plan.tty else None, go_fd=go_r,
+                           err_fd=err_w)
     os.close(go_r)
     os.close(err_w)
-    for fd in set(stdio):
+    if console is not None:
+        console_child.close()
+    for fd in set(stdio or ()):
         os.close(fd)
     try:
         if cgroup is not None:
@@ -97,6 +141,12 @@ def spawn(plan: Plan, cgroup) -> Started:
         os.write(go_w, b"1")
     finally:
         os.close(go_w)
+    if console is not None:
+        master = _receive_console(console)
+        if master is not None:
+            if plan.foreground:
+                _console_size(master)
+            outputs, stdin = {master: "stdout"}, master
     report = b""
     while chunk := os.read(err_r, 4096):  # EOF: execve succeeded (the pipe is O_CLOEXEC)
         report += chunk
@@ -117,16 +167,21 @@ def exit_status(wait_status: int) -> tuple[int, int]:
 
 
 class Relay:
-    """Moves bytes: container output → log (+ terminal), terminal input → container."""
+    """Moves bytes: container output → log, terminal and attached clients; input → container."""
 
-    def __init__(self, plan: Plan, started: Started, log: LogWriter) -> None:
+    def __init__(self, plan: Plan, started: Started, log: LogWriter,
+                 server: socket.socket | None, on_detach: Callable[[], None]) -> None:
         self.plan, self.started, self.log = plan, started, log
+        self.on_detach = on_detach
         self.sel = selectors.DefaultSelector()
+        self.clients: list[socket.socket] = []
+        self.detector = Detector()
         for fd, stream in started.outputs.items():
             self.sel.register(fd, selectors.EVENT_READ, stream)
         if plan.interactive and plan.foreground and started.stdin is not None:
-            os.set_blocking(0, False) if plan.tty else None
             self.sel.register(0, selectors.EVENT_READ, "stdin")
+        if server is not None:
+            self.sel.register(server, selectors.EVENT_READ, "listen")
         self.open_outputs = len(started.outputs)
 
     def _forward(self, stream: str, data: bytes) -> None:
@@ -135,40 +190,82 @@ class Relay:
             try:
                 os.write(1 if stream == "stdout" else 2, data)
             except OSError:  # the user's terminal went away: the container goes on
-                self.plan = _replace_foreground(self.plan)
+                self.plan = replace(self.plan, foreground=False)
+        for conn in list(self.clients):
+            try:
+                conn.sendall(frame(stream, data))
+            except OSError:
+                self._drop(conn)
+
+    def _drop(self, conn: socket.socket) -> None:
+        self.clients.remove(conn)
+        self.sel.unregister(conn)
+        conn.close()
 
     def pump(self, timeout: float | None) -> None:
         for key, _ in self.sel.select(timeout):
-            fd, stream = key.fd, key.data
+            stream = key.data
             if stream == "wake":  # a signal arrived: the caller checks its child
-                _drain(fd)
-                continue
-            try:
-                data = os.read(fd, 65536)
-            except OSError as err:
-                if err.errno == errno.EAGAIN:
-                    continue
-                data = b""  # EIO: the pty's last holder closed it
-            if stream == "stdin":
-                self._to_container(data)
-            elif data:
-                self._forward(stream, data)
+                _drain(key.fd)
+            elif stream == "listen":
+                conn, _ = key.fileobj.accept()
+                conn.setblocking(True)
+                conn.settimeout(2.0)
+                self.clients.append(conn)
+                self.sel.register(conn, selectors.EVENT_READ, "client")
+            elif stream == "client":
+                self._from_client(key.fileobj)
+            elif stream == "stdin":
+                self._from_terminal()
             else:
-                self.sel.unregister(fd)
-                os.close(fd)
-                self.open_outputs -= 1
+                self._from_container(key.fd, stream)
 
-    def _to_container(self, data: bytes) -> None:
-        stdin = self.started.stdin
+    def _from_container(self, fd: int, stream: str) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except OSError as err:
+            if err.errno == errno.EAGAIN:
+                return
+            data = b""  # EIO: the pty's last holder closed it
+        if data:
+            self._forward(stream, data)
+        else:
+            self.sel.unregister(fd)
+            os.close(fd)
+            self.open_outputs -= 1
+
+    def _from_client(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+        else:
+            self._to_container(data)
+
+    def _from_terminal(self) -> None:
+        data = os.read(0, 65536)
         if not data:
             self.sel.unregister(0)
-            if not self.plan.tty and stdin is not None:
-                os.close(stdin)  # EOF reaches the container (`echo hi | pyker run -i … cat`)
+            if not self.plan.tty and self.started.stdin is not None:
+                os.close(self.started.stdin)  # EOF reaches the container (`echo hi | … cat`)
                 self.started.stdin = None
             return
-        if stdin is not None:
+        if self.plan.tty:
+            data, detached = self.detector.feed(data)
+            if detached:
+                self.sel.unregister(0)
+                self.plan = replace(self.plan, foreground=False, interactive=False)
+                self._to_container(data)
+                self.on_detach()
+                return
+        self._to_container(data)
+
+    def _to_container(self, data: bytes) -> None:
+        if self.started.stdin is not None and data:
             try:
-                os.write(stdin, data)
+                os.write(self.started.stdin, data)
             except BrokenPipeError:
                 pass
 
@@ -177,6 +274,8 @@ class Relay:
             self.pump(0.2)
             if not self.sel.get_map():
                 break
+        for conn in list(self.clients):
+            self._drop(conn)
 
 
 def _drain(fd: int) -> None:
@@ -187,17 +286,34 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _replace_foreground(plan: Plan) -> Plan:
-    from dataclasses import replace
-
-    return replace(plan, foreground=False)
-
-
 class Monitor:
-    def __init__(self, plan: Plan, store: ContainerStore, cgroup) -> None:
+    def __init__(self, plan: Plan, store: ContainerStore, cgroup,
+                 detach_fd: int | None = None) -> None:
         self.plan, self.store, self.cgroup = plan, store, cgroup
         self.child = 0
         self._wake_r, self._wake_w = _pipe()
+        self.detach_fd = detach_fd
+        self.server = listen(plan.attach_socket) if plan.attach_socket else None
+
+    def detach(self) -> None:
+        """ctrl-p ctrl-q in a foreground ``run -it``: leave the terminal, keep the container.
+
+        A session of its own keeps the terminal's hangup and Ctrl-C away from the monitor;
+        the waiting CLI learns it through the detach pipe and exits.
+        """
+        self.plan = replace(self.plan, foreground=False, interactive=False)
+        try:
+            os.setsid()
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(null, target)
+        os.close(null)
+        if self.detach_fd is not None:
+            os.write(self.detach_fd, b"d")
+            os.close(self.detach_fd)
+            self.detach_fd = None
 
     def _install_signals(self) -> None:
         os.set_blocking(self._wake_w, False)
@@ -225,7 +341,7 @@ class Monitor:
                                 monitor_start=process_start_time(os.getpid()))
         ready()
         log = LogWriter(self.plan.log_path)
-        relay = Relay(self.plan, started, log)
+        relay = Relay(self.plan, started, log, self.server, self.detach)
         relay.sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         status = None
         while status is None:
@@ -236,8 +352,8 @@ class Monitor:
         relay.sel.unregister(self._wake_r)
         relay.drain()
         log.close()
-        if started.stdin is not None:
-            os.close(started.stdin)
+        if started.stdin is not None and started.stdin not in started.outputs:
+            os.close(started.stdin)  # with a tty it is the master, closed with the output
         self.child = 0
         code, _ = exit_status(status)
         oom = bool(self.cgroup is not None and self.cgroup.oom_killed())

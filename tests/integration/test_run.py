@@ -1,7 +1,7 @@
 """``pyker run`` end to end on the real kernel: the course's TPs, reproduced as tests.
 
-One busybox store per module (bootstrapping it is the slow part); every test removes the
-containers it makes, and the cleanup test checks that nothing of them is left.
+Every test removes the containers it makes (``pk``: a busybox store per module, see
+conftest.py), and the cleanup test checks that nothing of them is left.
 """
 
 from __future__ import annotations
@@ -13,23 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Pyker
-
 pytestmark = pytest.mark.requires("root", "overlay", "busybox")
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def pk(tmp_path_factory: pytest.TempPathFactory) -> Pyker:
-    root = tmp_path_factory.mktemp("run")
-    env = {**os.environ, "PYKER_DATA_ROOT": str(root / "data"), "PYKER_RUN_ROOT": str(root / "run"),
-           "PYKER_DAEMON_CONFIG": str(root / "daemon.json"), "PYTHONPATH": str(REPO)}
-    cli = Pyker(env)
-    cli("bootstrap", "busybox")
-    yield cli
-    for cid in cli.out("ps", "-aq").split():
-        cli("rm", "-f", cid, check=False)
 
 
 def test_exit_code_stdin_and_stdout(pk):
@@ -135,11 +121,12 @@ def test_changes_survive_stop_start_and_go_with_rm(pk):
     assert pk("run", "--rm", "busybox", "cat", "/data.txt", check=False).returncode == 1
 
 
-def _leftovers(data_root: str) -> list[str]:
+def _leftovers(ids: list[str]) -> list[str]:
+    """Mounts, cgroups and processes of these containers still on the host."""
     with open("/proc/self/mountinfo") as f:
-        mounts = [line.split()[4] for line in f if data_root in line]
-    cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/pyker/*") if p.is_dir()]
-    cgroups += [str(p) for p in Path("/sys/fs/cgroup").glob("pyker/*") if p.is_dir()]
+        mounts = [line.split()[4] for line in f if any(i in line for i in ids)]
+    cgroups = [str(p) for i in ids for p in (*Path("/sys/fs/cgroup").glob(f"*/pyker/{i}"),
+                                             *Path("/sys/fs/cgroup").glob(f"pyker/{i}"))]
     procs = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()
              and _cmdline(p).startswith("sleep 1234")]
     return mounts + cgroups + procs
@@ -152,13 +139,14 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 
-def test_rm_leaves_nothing_behind(pk):
-    data_root = pk.env["PYKER_DATA_ROOT"]
+def test_rm_leaves_nothing_behind(pk, tmp_path):
     cid = pk.out("run", "-d", "busybox", "sleep", "1234").strip()
-    assert _leftovers(data_root)  # the check sees a live container
+    assert _leftovers([cid])  # the check sees a live container
     pk("rm", "-f", cid)
-    assert _leftovers(data_root) == []
-    for _ in range(int(os.environ.get("PYKER_RM_CYCLES", "200"))):
-        pk("run", "--rm", "busybox", "true")
-    assert _leftovers(data_root) == []
-    assert os.listdir(Path(data_root) / "containers") == []
+    assert _leftovers([cid]) == []
+    ids = []
+    for n in range(int(os.environ.get("PYKER_RM_CYCLES", "200"))):
+        pk("run", "--rm", "--cidfile", str(tmp_path / f"cid{n}"), "busybox", "true")
+        ids.append((tmp_path / f"cid{n}").read_text())
+    assert len(set(ids)) == len(ids) and _leftovers(ids) == []
+    assert os.listdir(Path(pk.env["PYKER_DATA_ROOT"]) / "containers") == []

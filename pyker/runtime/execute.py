@@ -1,0 +1,451 @@
+"""``exec``: a new process inside a running container, as ``runc exec`` builds it.
+
+No new namespace is made: the process joins those of the container's init through the files
+of ``/proc/<pid>/ns/`` (setns(2)), in two forks:
+
+* the *joiner* (a child of the CLI) first makes itself non-dumpable, so that no process of the
+  container can ptrace it or open its ``/proc/<pid>/exe`` and fds while it holds host
+  resources (the CVE-2019-5736 class), then enters ipc, uts, net, pid, cgroup and mount —
+  mount last, because it moves root and cwd, and every ``/proc/<pid>/ns`` file was opened
+  before the first setns anyway. A PID namespace applies only to children (pid_namespaces(7)),
+  so it forks;
+* the *command* is that child: the CLI moves it into the container's cgroup while it waits,
+  then it takes its stdio (a pty as controlling terminal with ``-t``), the working directory,
+  and capabilities, no_new_privs and seccomp exactly as the init got them
+  (:func:`pyker.runtime.privileges.drop` on the container's spec with this process's fields),
+  closes every other descriptor and execs.
+
+The joiner stays on the host's side of the PID namespace, waits for the command and exits
+with its status; the CLI relays stdio and returns it. Everything the two children run after
+setns is imported here first: once in the container's mount namespace, the host's Python
+files are out of reach.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import selectors
+import signal
+import socket
+import struct
+import termios
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NoReturn
+
+from pyker.errors import ExecError, PykerError
+from pyker.kernel.namespaces import CloneFlag, setns
+from pyker.kernel.prctl import set_dumpable
+from pyker.runtime import init as container_init
+from pyker.runtime import privileges
+from pyker.runtime.privileges import InitError
+from pyker.runtime.state import ContainerStore, Record, alive
+from pyker.runtime.stats import StateConflict as NotRunning
+from pyker.security import capabilities
+from pyker.spec.runtime import Capabilities, Spec, User
+
+#: Joined in this order; mount last (it changes root and cwd).
+NAMESPACES = (("ipc", CloneFlag.CLONE_NEWIPC), ("uts", CloneFlag.CLONE_NEWUTS),
+              ("net", CloneFlag.CLONE_NEWNET), ("pid", CloneFlag.CLONE_NEWPID),
+              ("cgroup", CloneFlag.CLONE_NEWCGROUP), ("mnt", CloneFlag.CLONE_NEWNS))
+
+#: Docker's prefix for a command that could not start (runc's words, through containerd).
+#: <asm-generic/ioctls.h>: unlock a pty master; open its peer (Linux 4.13).
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+
+START_FAILED = "OCI runtime exec failed: exec failed: unable to start container process: "
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecRequest:
+    """What ``pyker exec`` was asked (Docker's ``ExecConfig``)."""
+
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    interactive: bool = False
+    tty: bool = False
+    detach: bool = False
+
+
+def running_pid(record: Record) -> int:
+    """The host PID of a running, unpaused container's init.
+
+    Raises:
+        NotRunning: stopped, or paused (Docker's two messages).
+    """
+    s = record.state
+    if s.status != "paused" and (s.status != "running" or not alive(s.pid, s.pid_start)):
+        raise NotRunning(f"Container {record.id} is not running")
+    if s.status == "paused":
+        raise NotRunning(f"Container {record.id} is paused, unpause the container before exec")
+    return s.pid
+
+
+def _merge_env(base: tuple[str, ...], extra: tuple[str, ...], tty: bool) -> tuple[str, ...]:
+    env: dict[str, str] = {}
+    for item in base:
+        key, _, value = item.partition("=")
+        env[key] = value
+    if tty and "TERM" not in env:
+        env["TERM"] = "xterm"  # moby's CreateDaemonEnvironment, as for `run -t`
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+        elif key in os.environ:  # `-e NAME` takes the client's value, as Docker
+            env[key] = os.environ[key]
+    return tuple(f"{k}={v}" for k, v in env.items())
+
+
+def exec_spec(spec: Spec, req: ExecRequest, rootfs: Path) -> Spec:
+    """The container's spec with this exec's process fields (user resolved in ``rootfs``).
+
+    Raises:
+        ExecError: 126 when ``-u`` names a user the image does not have.
+    """
+    from pyker.runtime.users import resolve as resolve_user
+
+    process = spec.process
+    user, caps = process.user, process.capabilities
+    if req.user:
+        try:
+            found = resolve_user(rootfs, req.user)
+        except PykerError as err:
+            raise ExecError(START_FAILED + str(err), 126) from err
+        user = User(uid=found.uid, gid=found.gid, additional_gids=found.additional_gids,
+                    umask=process.user.umask)
+        if caps is not None:  # the same sets `run -u` would give this uid (specgen's rule)
+            plan = capabilities.plan(caps.bounding, uid=user.uid)
+            caps = Capabilities(**{k: tuple(sorted(getattr(plan, k))) for k in (
+                "bounding", "effective", "inheritable", "permitted", "ambient")})
+    return replace(spec, process=replace(
+        process, args=req.args, env=_merge_env(process.env, req.env, req.tty),
+        cwd=req.workdir or process.cwd, user=user, capabilities=caps, terminal=req.tty))
+
+
+@dataclass(frozen=True, slots=True)
+class _Pipes:
+    stdio: tuple[int, int, int]    # the command's 0, 1, 2
+    ours: dict[int, str]           # fds the CLI reads -> stream name
+    stdin: int | None              # where the CLI writes the user's input (or pty master)
+
+
+def _stdio(req: ExecRequest) -> _Pipes:
+    if req.detach:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        return _Pipes((null, null, null), {}, None)
+    if req.tty:  # the pty comes from the container's own devpts, once the joiner is in
+        return _Pipes((), {}, None)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    if req.interactive:
+        in_r, in_w = os.pipe2(os.O_CLOEXEC)
+    else:
+        in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+    return _Pipes((in_r, out_w, err_w), {out_r: "stdout", err_r: "stderr"}, in_w)
+
+
+def _cli_side(pipes: _Pipes) -> set[int]:
+    return {*pipes.ours, *(() if pipes.stdin is None else (pipes.stdin,))}
+
+
+def _open_namespaces(pid: int, start: int) -> list[tuple[int, CloneFlag]]:
+    fds = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
+           for name, flag in NAMESPACES]
+    if not alive(pid, start):  # the PID was reused between the record and the open
+        for fd, _ in fds:
+            os.close(fd)
+        raise NotRunning(f"Container with PID {pid} is not running")
+    return fds
+
+
+@dataclass(slots=True)
+class Running:
+    joiner: int        # the CLI's child; exits with the command's status
+    command: int       # the command's host PID
+    pipes: _Pipes
+    stdin: int | None  # pipes.stdin while open (None once EOF has been passed on)
+
+
+def start(record: Record, spec: Spec, req: ExecRequest, cgroup) -> Running:
+    """Fork the joiner, put the command in ``cgroup``, and return once it has exec'd.
+
+    Raises:
+        ExecError: 127/126 (not found, not executable) with Docker's message; 125 otherwise.
+    """
+    ns_fds = _open_namespaces(record.state.pid, record.state.pid_start)
+    pipes = _stdio(req)
+    console = socket.socketpair() if req.tty and not req.detach else None
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    joiner = os.fork()
+    if joiner == 0:
+        for fd in (pid_r, go_w, err_r, *_cli_side(pipes)):
+            os.close(fd)
+        if console is not None:
+            console[0].close()
+        _joiner(spec, req, ns_fds, pipes.stdio, console=console and console[1], pid_w=pid_w,
+                go_r=go_r, err_w=err_w)
+    for fd in (pid_w, go_r, err_w, *set(pipes.stdio), *(fd for fd, _ in ns_fds)):
+        os.close(fd)
+    if console is not None:
+        console[1].close()
+        _, fds, _, _ = socket.recv_fds(console[0], 1, 1)
+        console[0].close()
+        if fds:
+            pipes = _Pipes((), {fds[0]: "stdout"}, fds[0])
+    try:
+        command = int(os.read(pid_r, 32) or b"0")
+        if command:
+            cgroup.add_process(command)
+            os.write(go_w, b"1")
+    finally:
+        os.close(pid_r)
+        os.close(go_w)
+    report = b""
+    while chunk := os.read(err_r, 4096):  # EOF: execve succeeded (the pipe is O_CLOEXEC)
+        report += chunk
+    os.close(err_r)
+    if report:
+        os.waitpid(joiner, 0)
+        for fd in _cli_side(pipes):
+            os.close(fd)
+        code, _, message = report.decode(errors="replace").partition(" ")
+        raise ExecError(START_FAILED + message, int(code) if code.isdigit() else 125)
+    return Running(joiner=joiner, command=command, pipes=pipes, stdin=pipes.stdin)
+
+
+def _joiner(spec: Spec, req: ExecRequest, ns_fds: list[tuple[int, CloneFlag]],
+            stdio: tuple[int, ...], *, console: socket.socket | None, pid_w: int, go_r: int,
+            err_w: int) -> NoReturn:
+    """Runs in the CLI's child: join the namespaces, fork the command, wait for it."""
+    try:
+        set_dumpable(False)  # before any namespace: nothing inside may ptrace or /proc us
+        if req.detach:
+            os.setsid()  # outlive the CLI and its terminal
+        for fd, flag in ns_fds:
+            setns(fd, flag)
+            os.close(fd)
+        if console is not None:
+            stdio = _pty(console, spec.process.user.uid)
+        command = os.fork()
+        if command == 0:
+            os.close(pid_w)
+            _command(spec, req, stdio, go_r=go_r, err_w=err_w)
+        os.write(pid_w, str(command).encode())
+        os.close(pid_w)
+        for fd in (go_r, err_w, *set(stdio)):
+            os.close(fd)
+        _, status = os.waitpid(command, 0)
+        os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+    except BaseException as err:  # noqa: BLE001 — a forked child must never unwind
+        container_init._fail(err_w, 125, _describe(err))
+
+
+def _pty(console: socket.socket, uid: int) -> tuple[int, int, int]:
+    """A pty of the container's devpts (so ``tty`` names it there); the master goes to the CLI.
+
+    As runc's console socket: the master is opened from inside the mount namespace and
+    passed back with SCM_RIGHTS, the slave is its peer (TIOCGPTPEER: no path lookup an
+    attacker could race) and belongs to the command's user.
+    """
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt(3)
+    slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+    os.fchown(slave, uid, -1)
+    socket.send_fds(console, [b"m"], [master])
+    os.close(master)
+    console.close()
+    return slave, slave, slave
+
+
+def _command(spec: Spec, req: ExecRequest, stdio: tuple[int, int, int], *, go_r: int,
+             err_w: int) -> NoReturn:
+    """The exec'd process: wait to be in the cgroup, then the init's last steps, then execve."""
+    try:
+        if os.read(go_r, 1) != b"1":  # the CLI died or failed to move us: never run unconfined
+            os._exit(125)
+        os.close(go_r)
+        os.setsid()
+        if req.tty:
+            fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        container_init._rlimits(spec)
+        _chdir(spec.process.cwd)
+        exe = container_init.find_executable(spec.process.args[0], spec.process.env)
+        privileges.drop(spec)
+        _chdir(spec.process.cwd)  # again as the user: a directory it may not enter fails here
+        os.closerange(3, err_w)
+        os.closerange(err_w + 1, 65536)
+        env = dict(e.split("=", 1) for e in spec.process.env)
+        os.execve(exe, list(spec.process.args), env)
+    except InitError as err:
+        container_init._fail(err_w, err.code, str(err))
+    except OSError as err:
+        code = 126 if err.errno in (errno.EACCES, errno.ENOEXEC, errno.EPERM) else 125
+        container_init._fail(err_w, code, _describe(err))
+    except BaseException as err:  # noqa: BLE001
+        container_init._fail(err_w, 125, _describe(err))
+
+
+def _chdir(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except OSError as err:
+        # runc's wording, which Docker passes through
+        raise InitError(126, f'chdir to cwd ("{cwd}") set in config.json failed: '
+                             f"{(err.strerror or str(err)).lower()}") from err
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, OSError):
+        return f"{err.filename}: {err.strerror}" if err.filename else str(err.strerror or err)
+    return f"{type(err).__name__}: {err}"
+
+
+def exec_in(store: ContainerStore, record: Record, req: ExecRequest) -> int:
+    """``pyker exec``: the command's exit code (0 at once when detached).
+
+    Raises:
+        NotRunning: the container is stopped or paused.
+        ExecError: the command could not start (127 not found, 126 not executable).
+    """
+    import sys
+
+    from pyker.cgroups import manager_for
+    from pyker.runtime.cgroup_bridge import path_of
+
+    pid = running_pid(record)
+    spec = Spec.load(store.dir(record.id) / "bundle" / "config.json")
+    xspec = exec_spec(spec, req, Path(f"/proc/{pid}/root"))
+    cgroup = manager_for(spec.linux.cgroups_path or path_of(record.id))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    running = start(record, xspec, req, cgroup)
+    if req.detach:
+        return 0
+    return relay(running, interactive=req.interactive, tty=req.tty)
+
+
+def relay(running: Running, *, interactive: bool, tty: bool) -> int:
+    """Move bytes between the user and the command until it exits; its exit code.
+
+    With a tty, the user's terminal (when stdin is one) goes raw for the duration, so that
+    keys reach the command's own line discipline, and its size follows SIGWINCH. Without one,
+    SIGINT/SIGTERM/SIGHUP/SIGQUIT sent to the CLI are forwarded to the command.
+    """
+    import tty as tty_mode
+
+    saved = termios.tcgetattr(0) if tty and interactive and os.isatty(0) else None
+    handlers = _install_signals(running, tty)
+    try:
+        if saved is not None:
+            tty_mode.setraw(0)
+        return _pump(running, interactive=interactive, wake=handlers[0])
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        signal.set_wakeup_fd(-1)
+        for sig, handler in handlers[1].items():
+            signal.signal(sig, handler)
+        for fd in (handlers[0], *running.pipes.ours):
+            _close(fd)
+
+
+def _install_signals(running: Running, tty: bool) -> tuple[int, dict]:
+    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    signal.set_wakeup_fd(wake_w)
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(running.command, signum)
+        except ProcessLookupError:
+            pass
+
+    def resize(_signum: int, _frame: object) -> None:
+        _copy_winsize(running.pipes.stdin)
+
+    previous = {signal.SIGCHLD: signal.signal(signal.SIGCHLD, lambda *_: None)}
+    if tty and running.pipes.stdin is not None:
+        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resize)
+        _copy_winsize(running.pipes.stdin)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        previous[sig] = signal.signal(sig, forward)
+    return wake_r, previous
+
+
+def _copy_winsize(master: int | None) -> None:
+    if master is None or not os.isatty(0):
+        return
+    try:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        pass
+
+
+def _pump(running: Running, *, interactive: bool, wake: int) -> int:
+    sel = selectors.DefaultSelector()
+    for fd, stream in running.pipes.ours.items():
+        sel.register(fd, selectors.EVENT_READ, stream)
+    if interactive and running.stdin is not None:
+        sel.register(0, selectors.EVENT_READ, "stdin")
+    sel.register(wake, selectors.EVENT_READ, "wake")
+    status = None
+    while True:
+        # Once the command is gone, what its background children still write is not waited
+        # for: a short last drain, as `docker exec` returns when its process exits.
+        events = sel.select(None if status is None else 0.1)
+        for key, _ in events:
+            _move(sel, running, key.fd, key.data)
+        if status is None:
+            pid, wait_status = os.waitpid(running.joiner, os.WNOHANG)
+            if pid:
+                status = wait_status
+        elif not events or not running.pipes.ours or not [
+                k for k in sel.get_map().values() if k.data in ("stdout", "stderr")]:
+            break
+    if running.stdin not in running.pipes.ours:
+        _close(running.stdin)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
+
+
+def _move(sel: selectors.BaseSelector, running: Running, fd: int, stream: str) -> None:
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""  # EIO: the pty's last holder closed it
+    if stream == "wake":
+        return
+    if stream == "stdin":
+        if not data:
+            sel.unregister(0)
+            if running.stdin not in running.pipes.ours:  # EOF closes a pipe, not a pty
+                _close(running.stdin)
+                running.stdin = None
+            return
+        try:
+            os.write(running.stdin, data)
+        except OSError:
+            sel.unregister(0)  # the command closed its stdin
+        return
+    if not data:
+        sel.unregister(fd)
+        return
+    os.write(1 if stream == "stdout" else 2, data)
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass

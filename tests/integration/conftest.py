@@ -1,0 +1,25 @@
+"""Fixtures of the integration tests (real kernel, as root)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import REPO, Pyker
+
+
+@pytest.fixture(scope="module")
+def pk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pyker]:
+    """The CLI on a private store with busybox, shared by one module's tests (bootstrapping
+    is the slow part); containers left at the end are removed."""
+    root = tmp_path_factory.mktemp("store")
+    env = {**os.environ, "PYKER_DATA_ROOT": str(root / "data"),
+           "PYKER_RUN_ROOT": str(root / "run"), "PYKER_DAEMON_CONFIG": str(root / "daemon.json"),
+           "PYTHONPATH": str(REPO)}
+    cli = Pyker(env)
+    cli("bootstrap", "busybox")
+    yield cli
+    for cid in cli.out("ps", "-aq").split():
+        cli("rm", "-f", cid, check=False)
