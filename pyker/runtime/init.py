@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pyker.kernel.namespaces import CloneFlag, sethostname, unshare
+from pyker.kernel.netif import set_up
 from pyker.runtime import privileges
 from pyker.runtime import rootfs as container_fs
 from pyker.runtime.privileges import InitError
@@ -46,6 +47,8 @@ def _unshare(spec: Spec) -> None:
             flags |= NAMESPACE_FLAGS[ns.type]
     if flags:
         unshare(flags)
+    if flags & CloneFlag.CLONE_NEWNET:
+        set_up("lo")
 
 
 def _stdio(stdio: tuple[int, int, int]) -> None:

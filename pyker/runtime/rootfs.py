@@ -48,25 +48,30 @@ def _ensure(path: Path, *, directory: bool) -> None:
         path.touch()
 
 
+# Flags a bind mount ignores on creation: they take effect on a remount (mount(2)).
+_BIND_REMOUNT = MountFlag.MS_RDONLY | MountFlag.MS_NOSUID | MountFlag.MS_NODEV | MountFlag.MS_NOEXEC
+
+# With the host's network (--network host) sysfs cannot be mounted (only the owner of the
+# network namespace may), so the host's /sys is bound read-only instead, as runc does.
+_HOST_SYS = Mount(destination="/sys", type="bind", source="/sys", options=("rbind", "ro"))
+
+
 def _mount_one(root: Path, m: Mount, *, has_netns: bool) -> None:
-    flags, propagation, data = parse_options(list(m.options))
-    is_bind = bool(flags & MountFlag.MS_BIND)
-    target = _target(root, m.destination)
-    source_is_dir = not is_bind or Path(m.source).is_dir()
-    _ensure(target, directory=source_is_dir)
-    if m.type == "sysfs" and not has_netns:
-        # sysfs can only be mounted by the owner of the network namespace: with the host's
-        # network (--network host) the host's /sys is bound read-only instead, as runc does.
-        m, flags, is_bind = Mount(destination=m.destination, type="bind", source="/sys",
-                                  options=("rbind", "ro")), MountFlag.MS_BIND | MountFlag.MS_REC | MountFlag.MS_RDONLY, True
     if m.type == "cgroup":
-        return  # the cgroup filesystem view comes with the cgroup namespace work (later)
-    source = m.source if is_bind else (m.source or m.type)
-    mount(source, target, None if is_bind else m.type, flags & ~MountFlag.MS_RDONLY if is_bind else flags,
-          None if is_bind else (data or None))
-    if is_bind and flags & (MountFlag.MS_RDONLY | MountFlag.MS_NOSUID | MountFlag.MS_NODEV | MountFlag.MS_NOEXEC):
-        # A bind mount ignores its flags: they take effect on a remount (mount(2), MS_REMOUNT).
-        mount(None, target, None, (flags & ~MountFlag.MS_REC) | MountFlag.MS_REMOUNT | MountFlag.MS_BIND)
+        return  # the container's cgroup view (cgroup namespace) is not mounted yet
+    if m.type == "sysfs" and not has_netns:
+        m = _HOST_SYS
+    flags, propagation, data = parse_options(list(m.options))
+    target = _target(root, m.destination)
+    if flags & MountFlag.MS_BIND:
+        _ensure(target, directory=Path(m.source).is_dir())
+        mount(m.source, target, None, flags & ~_BIND_REMOUNT)
+        if flags & _BIND_REMOUNT:
+            mount(None, target, None,
+                  (flags & ~MountFlag.MS_REC) | MountFlag.MS_REMOUNT | MountFlag.MS_BIND)
+    else:
+        _ensure(target, directory=True)
+        mount(m.source or m.type, target, m.type, flags, data or None)
     if propagation:
         mount(None, target, None, propagation)
 

@@ -109,6 +109,12 @@ class ContainerStore:
         self.save(record)
         return record
 
+    def rename(self, container_id: str, name: str) -> Record:
+        """Give the container ``name`` (the caller checked it is valid and free)."""
+        record = replace(self.load_raw(container_id), name=name)
+        self.save(record)
+        return record
+
     def load_raw(self, container_id: str) -> Record:
         try:
             doc = json.loads((self.dir(container_id) / "container.json").read_bytes())

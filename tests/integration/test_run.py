@@ -64,6 +64,12 @@ def test_isolation_is_real(pk):
     assert "null" in masked and "sda" not in masked
 
 
+def test_network_none_has_only_a_working_loopback(pk):
+    out = pk.out("run", "--rm", "busybox", "sh", "-c",
+                 "ls /sys/class/net; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo pong")
+    assert out == "lo\npong\n"
+
+
 def test_tp_cgroups_pids_limit_stops_a_fork_bomb(pk):
     proc = pk("run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c",
               "for i in $(seq 1 40); do sleep 3 & done; wait", check=False)
