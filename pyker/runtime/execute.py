@@ -16,7 +16,8 @@ of ``/proc/<pid>/ns/`` (setns(2)), in two forks:
   closes every other descriptor and execs.
 
 The joiner stays on the host's side of the PID namespace, waits for the command and exits
-with its status; the CLI relays stdio and returns it. Everything the two children run after
+with its status; the CLI relays stdio (pyker.cli.execute, as Docker's CLI copies the streams and
+puts the terminal in raw mode) and returns it. Everything the two children run after
 setns is imported here first: once in the container's mount namespace, the host's Python
 files are out of reach.
 """
@@ -26,8 +27,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import selectors
-import signal
 import socket
 import struct
 import termios
@@ -195,11 +194,7 @@ def start(record: Record, spec: Spec, req: ExecRequest, cgroup) -> Running:
     for fd in (pid_w, go_r, err_w, *set(pipes.stdio), *(fd for fd, _ in ns_fds)):
         os.close(fd)
     if console is not None:
-        console[1].close()
-        _, fds, _, _ = socket.recv_fds(console[0], 1, 1)
-        console[0].close()
-        if fds:
-            pipes = _Pipes((), {fds[0]: "stdout"}, fds[0])
+        pipes = _receive_pty(console)
     try:
         command = int(os.read(pid_r, 32) or b"0")
         if command:
@@ -208,6 +203,19 @@ def start(record: Record, spec: Spec, req: ExecRequest, cgroup) -> Running:
     finally:
         os.close(pid_r)
         os.close(go_w)
+    _check_started(err_r, joiner, pipes)
+    return Running(joiner=joiner, command=command, pipes=pipes, stdin=pipes.stdin)
+
+
+def _receive_pty(console: tuple[socket.socket, socket.socket]) -> _Pipes:
+    """The pty master the joiner opened in the container (no fd: it failed, and says why)."""
+    console[1].close()
+    _, fds, _, _ = socket.recv_fds(console[0], 1, 1)
+    console[0].close()
+    return _Pipes((), {fds[0]: "stdout"}, fds[0]) if fds else _Pipes((), {}, None)
+
+
+def _check_started(err_r: int, joiner: int, pipes: _Pipes) -> None:
     report = b""
     while chunk := os.read(err_r, 4096):  # EOF: execve succeeded (the pipe is O_CLOEXEC)
         report += chunk
@@ -218,7 +226,6 @@ def start(record: Record, spec: Spec, req: ExecRequest, cgroup) -> Running:
             os.close(fd)
         code, _, message = report.decode(errors="replace").partition(" ")
         raise ExecError(START_FAILED + message, int(code) if code.isdigit() else 125)
-    return Running(joiner=joiner, command=command, pipes=pipes, stdin=pipes.stdin)
 
 
 def _joiner(spec: Spec, req: ExecRequest, ns_fds: list[tuple[int, CloneFlag]],
@@ -310,8 +317,8 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def exec_in(store: ContainerStore, record: Record, req: ExecRequest) -> int:
-    """``pyker exec``: the command's exit code (0 at once when detached).
+def exec_in(store: ContainerStore, record: Record, req: ExecRequest) -> Running | None:
+    """``pyker exec``: the started command, for the caller to relay (None when detached).
 
     Raises:
         NotRunning: the container is stopped or paused.
@@ -329,123 +336,4 @@ def exec_in(store: ContainerStore, record: Record, req: ExecRequest) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     running = start(record, xspec, req, cgroup)
-    if req.detach:
-        return 0
-    return relay(running, interactive=req.interactive, tty=req.tty)
-
-
-def relay(running: Running, *, interactive: bool, tty: bool) -> int:
-    """Move bytes between the user and the command until it exits; its exit code.
-
-    With a tty, the user's terminal (when stdin is one) goes raw for the duration, so that
-    keys reach the command's own line discipline, and its size follows SIGWINCH. Without one,
-    SIGINT/SIGTERM/SIGHUP/SIGQUIT sent to the CLI are forwarded to the command.
-    """
-    import tty as tty_mode
-
-    saved = termios.tcgetattr(0) if tty and interactive and os.isatty(0) else None
-    handlers = _install_signals(running, tty)
-    try:
-        if saved is not None:
-            tty_mode.setraw(0)
-        return _pump(running, interactive=interactive, wake=handlers[0])
-    finally:
-        if saved is not None:
-            termios.tcsetattr(0, termios.TCSADRAIN, saved)
-        signal.set_wakeup_fd(-1)
-        for sig, handler in handlers[1].items():
-            signal.signal(sig, handler)
-        for fd in (handlers[0], *running.pipes.ours):
-            _close(fd)
-
-
-def _install_signals(running: Running, tty: bool) -> tuple[int, dict]:
-    wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    signal.set_wakeup_fd(wake_w)
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(running.command, signum)
-        except ProcessLookupError:
-            pass
-
-    def resize(_signum: int, _frame: object) -> None:
-        _copy_winsize(running.pipes.stdin)
-
-    previous = {signal.SIGCHLD: signal.signal(signal.SIGCHLD, lambda *_: None)}
-    if tty and running.pipes.stdin is not None:
-        previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resize)
-        _copy_winsize(running.pipes.stdin)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        previous[sig] = signal.signal(sig, forward)
-    return wake_r, previous
-
-
-def _copy_winsize(master: int | None) -> None:
-    if master is None or not os.isatty(0):
-        return
-    try:
-        fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
-    except OSError:
-        pass
-
-
-def _pump(running: Running, *, interactive: bool, wake: int) -> int:
-    sel = selectors.DefaultSelector()
-    for fd, stream in running.pipes.ours.items():
-        sel.register(fd, selectors.EVENT_READ, stream)
-    if interactive and running.stdin is not None:
-        sel.register(0, selectors.EVENT_READ, "stdin")
-    sel.register(wake, selectors.EVENT_READ, "wake")
-    status = None
-    while True:
-        # Once the command is gone, what its background children still write is not waited
-        # for: a short last drain, as `docker exec` returns when its process exits.
-        events = sel.select(None if status is None else 0.1)
-        for key, _ in events:
-            _move(sel, running, key.fd, key.data)
-        if status is None:
-            pid, wait_status = os.waitpid(running.joiner, os.WNOHANG)
-            if pid:
-                status = wait_status
-        elif not events or not running.pipes.ours or not [
-                k for k in sel.get_map().values() if k.data in ("stdout", "stderr")]:
-            break
-    if running.stdin not in running.pipes.ours:
-        _close(running.stdin)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
-
-
-def _move(sel: selectors.BaseSelector, running: Running, fd: int, stream: str) -> None:
-    try:
-        data = os.read(fd, 65536)
-    except BlockingIOError:
-        return
-    except OSError:
-        data = b""  # EIO: the pty's last holder closed it
-    if stream == "wake":
-        return
-    if stream == "stdin":
-        if not data:
-            sel.unregister(0)
-            if running.stdin not in running.pipes.ours:  # EOF closes a pipe, not a pty
-                _close(running.stdin)
-                running.stdin = None
-            return
-        try:
-            os.write(running.stdin, data)
-        except OSError:
-            sel.unregister(0)  # the command closed its stdin
-        return
-    if not data:
-        sel.unregister(fd)
-        return
-    os.write(1 if stream == "stdout" else 2, data)
-
-
-def _close(fd: int | None) -> None:
-    if fd is not None:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    return None if req.detach else running

@@ -42,23 +42,34 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     from pyker.spec.runtime import validate
 
     opts = RunOptions.from_dict(record.options)
+    external = opts.runtime != "pyker"
+    if external:
+        from pyker.runtime import oci_runtime
+
+        oci_runtime.binary(opts.runtime)  # a missing runtime fails before anything is done
+        if opts.tty:
+            raise PykerError(f"-t with --runtime {opts.runtime} is not supported yet")
     image = images.get(record.image_id)
     paths = Paths(root=store.dir(record.id))
     mount_rootfs(images, image, paths)
     try:
+        cgroups_path = (oci_runtime.cgroups_path(record.id) if external
+                        else cgroup_bridge.path_of(record.id))
         spec = generate(opts, image, container_id=record.id, rootfs=paths.rootfs,
-                        container_dir=paths.root, cgroups_path=cgroup_bridge.path_of(record.id),
+                        container_dir=paths.root, cgroups_path=cgroups_path,
                         cgroup_v2=cgroup_bridge.is_v2())
         validate(spec)
         spec.dump(paths.bundle / "config.json")
-        cgroup = cgroup_bridge.create(spec, record.id)
+        # An external runtime creates (and removes) the cgroup itself, from cgroupsPath.
+        cgroup = None if external else cgroup_bridge.create(spec, record.id)
     except BaseException:
         unmount_rootfs(paths)
         raise
     return Plan(container_id=record.id, spec=spec, rootfs=paths.rootfs, log_path=paths.log,
                 foreground=attach.foreground, interactive=attach.interactive, tty=opts.tty,
                 restart=opts.restart, max_retries=opts.max_retries,
-                attach_socket=run_root / record.id / "attach.sock"), cgroup
+                attach_socket=run_root / record.id / "attach.sock", runtime=opts.runtime,
+                bundle=paths.bundle, state_root=run_root / opts.runtime), cgroup
 
 
 def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:

@@ -44,13 +44,17 @@ class Plan:
     restart: str = "no"
     max_retries: int = 0
     attach_socket: Path | None = None
+    runtime: str = "pyker"        # or "runc"/"crun": the same bundle, another runtime
+    bundle: Path | None = None
+    state_root: Path | None = None
 
 
 @dataclass(slots=True)
 class Started:
-    pid: int
+    pid: int              # the process to wait for (the init, or runc/crun running it)
     stdin: int | None     # write end, or the pty master
     outputs: dict[int, str]  # read fds -> stream name
+    container_pid: int = 0   # the container's init when ``pid`` is an external runtime
 
 
 class StartFailed(Exception):
@@ -100,8 +104,39 @@ def _new_pid_namespace_for_children() -> None:
     unshare(CloneFlag.CLONE_NEWPID)
 
 
+def _pipes(interactive: bool) -> tuple[tuple[int, int, int], dict[int, str], int | None]:
+    out_r, out_w = _pipe()
+    errs_r, errs_w = _pipe()
+    if interactive:
+        in_r, stdin = _pipe()
+    else:
+        in_r, stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+    return (in_r, out_w, errs_w), {out_r: "stdout", errs_r: "stderr"}, stdin
+
+
+def spawn_external(plan: Plan) -> Started:
+    """The same bundle run by runc or crun (the OCI spec is the seam): they own the cgroup."""
+    from pyker.errors import PykerError
+    from pyker.runtime import oci_runtime
+
+    stdio, outputs, stdin = _pipes(plan.interactive)
+    try:
+        ext = oci_runtime.spawn_external(plan.container_id, plan.runtime, plan.bundle,
+                                         state_root=plan.state_root, stdio=stdio)
+    finally:
+        for fd in set(stdio):
+            os.close(fd)
+    try:
+        container_pid = ext.container_pid()
+    except PykerError as err:
+        raise StartFailed(125, str(err)) from err
+    return Started(pid=ext.pid, stdin=stdin, outputs=outputs, container_pid=container_pid)
+
+
 def spawn(plan: Plan, cgroup) -> Started:
     """Fork the container's init into a new PID namespace, in its cgroup; wait for its exec."""
+    if plan.runtime != "pyker":
+        return spawn_external(plan)
     go_r, go_w = _pipe()
     err_r, err_w = _pipe()
     console = None
@@ -111,13 +146,7 @@ def spawn(plan: Plan, cgroup) -> Started:
         console, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         stdio, outputs, stdin = None, {}, None
     else:
-        out_r, out_w = _pipe()
-        errs_r, errs_w = _pipe()
-        if plan.interactive:
-            in_r, stdin = _pipe()
-        else:
-            in_r, stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
-        stdio, outputs = (in_r, out_w, errs_w), {out_r: "stdout", errs_r: "stderr"}
+        stdio, outputs, stdin = _pipes(plan.interactive)
     if any(ns.type == "pid" and not ns.path for ns in plan.spec.linux.namespaces):
         _new_pid_namespace_for_children()
     pid = os.fork()
@@ -334,8 +363,9 @@ class Monitor:
         """Start the container, relay until it exits; (exit code, OOM killed)."""
         started = spawn(self.plan, self.cgroup)
         self.child = started.pid
-        self.store.update_state(self.plan.container_id, status="running", pid=started.pid,
-                                pid_start=process_start_time(started.pid), error="",
+        shown = started.container_pid or started.pid  # what kill/stop/top must reach
+        self.store.update_state(self.plan.container_id, status="running", pid=shown,
+                                pid_start=process_start_time(shown), error="",
                                 started_at=rfc3339_nano(), exit_code=0, oom_killed=False,
                                 monitor_pid=os.getpid(),
                                 monitor_start=process_start_time(os.getpid()))

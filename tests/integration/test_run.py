@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -156,3 +157,16 @@ def test_rm_leaves_nothing_behind(pk, tmp_path):
         ids.append((tmp_path / f"cid{n}").read_text())
     assert len(set(ids)) == len(ids) and _leftovers(ids) == []
     assert os.listdir(Path(pk.env["PYKER_DATA_ROOT"]) / "containers") == []
+
+
+@pytest.mark.parametrize("runtime", ["runc", "crun"])
+def test_the_spec_is_the_seam(pk, runtime):
+    """The bundle pyker writes runs unchanged under runc and crun, with the same answers."""
+    if not shutil.which(runtime):
+        pytest.skip(f"{runtime} not installed (Debian package {runtime})")
+    base = ("run", "--rm", "--runtime", runtime, "busybox")
+    assert pk(*base, "sh", "-c", "exit 4", check=False).returncode == 4
+    denied = pk("run", "--rm", "--runtime", runtime, "--cap-drop", "CHOWN", "busybox",
+                "chown", "nobody", "/", check=False)
+    assert denied.returncode == 1 and b"Operation not permitted" in denied.stderr
+    assert pk.out(*base, "hostname", "-s") != ""
