@@ -20,11 +20,22 @@ from pyker.cgroups.resources import DOCKER_DEFAULT_DEVICE_RULES as DOCKER_DEFAUL
 from pyker.cgroups.resources import DeviceRule as DeviceRule
 from pyker.cgroups.resources import Resources as Resources
 from pyker.cgroups.stats import Stats as Stats
-from pyker.cgroups.v1.manager import V1Manager as V1Manager
-from pyker.cgroups.v2.manager import V2Manager as V2Manager
 
 
-def manager_for(path: str, layout: Layout | None = None) -> V1Manager | V2Manager:
+def __getattr__(name: str) -> object:
+    # The drivers load on demand: a v1 host never pays for v2's eBPF assembler.
+    if name == "V1Manager":
+        from pyker.cgroups.v1.manager import V1Manager
+
+        return V1Manager
+    if name == "V2Manager":
+        from pyker.cgroups.v2.manager import V2Manager
+
+        return V2Manager
+    raise AttributeError(f"module 'pyker.cgroups' has no attribute {name!r}")
+
+
+def manager_for(path: str, layout: Layout | None = None) -> Manager:
     """The driver for cgroup ``path`` on this host (or on ``layout``).
 
     v1 and hybrid hosts get the v1 driver, since their controllers are bound to v1; a pure
@@ -32,5 +43,9 @@ def manager_for(path: str, layout: Layout | None = None) -> V1Manager | V2Manage
     """
     layout = layout or detect()
     if layout.mode == "v2" and layout.unified is not None:
+        from pyker.cgroups.v2.manager import V2Manager
+
         return V2Manager(path, root=layout.unified)
+    from pyker.cgroups.v1.manager import V1Manager
+
     return V1Manager(path, mounts=layout.v1)

@@ -32,8 +32,6 @@ from typing import BinaryIO
 
 from pyker.errors import ArchiveError, ImageInUse, ImageNotFound, InvalidReference
 from pyker.fs import atomic, lock
-from pyker.fs.compression import decompressed
-from pyker.fs.layer import apply_layer
 from pyker.image import reference
 from pyker.image.layout import HashingWriter, Layout
 from pyker.image.reference import Reference
@@ -129,6 +127,9 @@ class ImageStore:
         Must be called under :meth:`locked`. Raises what ``apply_layer`` raises (an escaping
         entry, a broken archive); then nothing of the layer is left in the store.
         """
+        from pyker.fs.compression import decompressed  # only writers unpack: `run` never does
+        from pyker.fs.layer import apply_layer
+
         work = Path(tempfile.mkdtemp(prefix=atomic.temp_prefix(), dir=self.layers_dir))
         out, tmp_blob = self.layout.new_blob_file()
         try:
