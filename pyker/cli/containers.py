@@ -118,7 +118,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
     sig = _signal_number(args.signal)
 
     def one(name: str) -> None:
-        signal_container(engine.containers.resolve(name), sig)
+        signal_container(engine.containers, engine.containers.resolve(name), sig)
         print(name)
     return _each(args.containers, one)
 

@@ -109,11 +109,27 @@ def unmount_rootfs(paths: Paths) -> None:
         umount(paths.rootfs, detach=True)
 
 
-def signal_container(record: Record, sig: int) -> None:
+def signal_container(store: ContainerStore, record: Record, sig: int) -> None:
+    """Send ``sig`` to the container's init; a paused one is thawed after, as runc does, for
+    a frozen task acts on no signal (SIGKILL included) until it is thawed."""
     s = record.state
     if s.status not in ("running", "paused", "restarting") or not alive(s.pid, s.pid_start):
         raise ContainerStateError(f"container {record.id[:12]} is not running")
     os.kill(s.pid, sig)
+    if s.status == "paused":
+        from pyker.runtime.stats import thaw_if_paused
+
+        thaw_if_paused(store, record)
+
+
+def wait_monitor_gone(record: Record, timeout: float = 10) -> None:
+    """Wait for the monitor to finish its own cleanup before the directory goes away."""
+    deadline = time.monotonic() + timeout
+    s = record.state
+    if s.monitor_pid == os.getpid():  # --rm: the monitor removes its own container
+        return
+    while alive(s.monitor_pid, s.monitor_start) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def wait_stopped(store: ContainerStore, container_id: str, timeout: float | None) -> Record:
@@ -136,14 +152,14 @@ def stop(store: ContainerStore, record: Record, *, timeout: float = 10,
     store.save(replace(store.load_raw(record.id),
                        options={**record.options, "stop_requested": True}))
     try:
-        signal_container(record, stop_signal)
+        signal_container(store, record, stop_signal)
     except (ContainerStateError, ProcessLookupError):
         return wait_stopped(store, record.id, 5)
     done = wait_stopped(store, record.id, timeout)
     if done.state.status in ("running", "paused", "restarting"):
         try:
-            os.kill(done.state.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            signal_container(store, done, signal.SIGKILL)
+        except (ContainerStateError, ProcessLookupError):
             pass
         done = wait_stopped(store, record.id, 10)
     return done
@@ -156,10 +172,11 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False) -> Non
                 f"cannot remove container {record.id[:12]}: container is running: "
                 "stop the container before removing or force remove")
         try:
-            os.kill(record.state.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            signal_container(store, record, signal.SIGKILL)
+        except (ContainerStateError, ProcessLookupError):
             pass
         wait_stopped(store, record.id, 10)
+    wait_monitor_gone(store.load_raw(record.id))
     from pyker.runtime.cgroup_bridge import destroy_cgroup
 
     paths = Paths(root=store.dir(record.id))
