@@ -152,13 +152,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except PykerError as err:
         _report(str(err))
         return err.exit_code
-    except OSError as err:
-        # The kernel's own answer, with the file it was about: "pyker: open /x: Permission denied"
-        where = f"{err.filename}: " if err.filename else ""
-        _report(f"{where}{err.strerror or err}")
-        return EXIT_ENGINE
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         # `pyker images | head -1`: the reader left, which is not an error. Point stdout at
         # /dev/null so the interpreter's final flush does not complain either.
@@ -166,3 +159,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:
+        # The kernel's own answer, with the file it was about: "pyker: open /x: Permission denied"
+        where = f"{err.filename}: " if err.filename else ""
+        _report(f"{where}{err.strerror or err}")
+        return EXIT_ENGINE
+    except KeyboardInterrupt:
+        return 130

@@ -25,7 +25,7 @@ from pyker.runtime.changes import diff, is_init_path
 from pyker.runtime.container import Paths
 from pyker.runtime.options import RunOptions
 from pyker.runtime.state import ContainerStore, Record
-from pyker.spec.image import ContainerConfig, HistoryEntry, ImageConfig
+from pyker.spec.image import ContainerConfig, HistoryEntry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
