@@ -70,14 +70,17 @@ def new_id() -> str:
 
 
 def process_start_time(pid: int) -> int:
-    """Field 22 of /proc/<pid>/stat (proc(5)), or 0 when the process is gone."""
+    """Field 22 of /proc/<pid>/stat (proc(5)), or 0 when the process is gone or a zombie."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return 0
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return int(data[data.rindex(b")") + 2:].split()[19])
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):  # dead, not yet reaped by its parent: not alive
+        return 0
+    return int(fields[19])
 
 
 def alive(pid: int, start: int) -> bool:

@@ -170,3 +170,17 @@ def test_the_spec_is_the_seam(pk, runtime):
                 "chown", "nobody", "/", check=False)
     assert denied.returncode == 1 and b"Operation not permitted" in denied.stderr
     assert pk.out(*base, "hostname", "-s") != ""
+
+
+def test_no_ghost_when_the_monitor_is_killed(pk):
+    """kill -9 of the monitor: ps tells the truth (dead, then gone), rm cleans everything."""
+    import signal
+
+    cid = pk.out("run", "-d", "busybox", "sleep", "1234").strip()
+    record = json.loads((Path(pk.env["PYKER_DATA_ROOT"]) / "containers" / cid /
+                         "container.json").read_text())
+    os.kill(record["state"]["monitor_pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    assert pk.out("ps", "-a", "--format", "{{.State}}", "--filter", f"id={cid}") == "dead\n"
+    pk("rm", "-f", cid)
+    assert _leftovers([cid]) == []
