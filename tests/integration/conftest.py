@@ -13,7 +13,7 @@ from conftest import REPO, Pyker
 @pytest.fixture(scope="module")
 def pk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pyker]:
     """The CLI on a private store with busybox, shared by one module's tests (bootstrapping
-    is the slow part); containers left at the end are removed."""
+    is the slow part); containers and images left at the end are removed."""
     root = tmp_path_factory.mktemp("store")
     env = {**os.environ, "PYKER_DATA_ROOT": str(root / "data"),
            "PYKER_RUN_ROOT": str(root / "run"), "PYKER_DAEMON_CONFIG": str(root / "daemon.json"),
@@ -23,3 +23,5 @@ def pk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pyker]:
     yield cli
     for cid in cli.out("ps", "-aq").split():
         cli("rm", "-f", cid, check=False)
+    for image in cli.out("images", "-q").split():
+        cli("rmi", "-f", image, check=False)

@@ -11,12 +11,10 @@ how CMD is "ignored": it is appended, and lands in ``$0 $1`` of ``sh -c``, unuse
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 
 import pytest
 
-from conftest import REPO, Pyker
+from conftest import Pyker
 
 pytestmark = pytest.mark.requires("root", "overlay", "busybox")
 
@@ -42,21 +40,6 @@ TABLE = {
     ("exec", "shell"): ["exec_entry", "p1_entry", "/bin/sh", "-c", "exec_cmd p1_cmd"],
 }
 
-
-@pytest.fixture(scope="module")
-def pk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pyker]:
-    root = tmp_path_factory.mktemp("cmdep")
-    env = {**os.environ, "PYKER_DATA_ROOT": str(root / "data"), "PYKER_RUN_ROOT": str(root / "run"),
-           "PYKER_DAEMON_CONFIG": str(root / "daemon.json"), "PYTHONPATH": str(REPO)}
-    cli = Pyker(env)
-    cli("bootstrap", "busybox")
-    yield cli
-    for cid in cli.out("ps", "-aq").split():
-        cli("rm", "-f", cid, check=False)
-    for image in cli.out("images", "-q").split():
-        cli("rmi", "-f", image, check=False)
-
-
 @pytest.fixture(scope="module")
 def rootfs(pk: Pyker) -> bytes:
     """A busybox root filesystem as a tar, with the table's programs in /usr/local/bin."""
@@ -68,17 +51,14 @@ def rootfs(pk: Pyker) -> bytes:
     pk("rm", "maker")
     return tar
 
-
 def _image(pk: Pyker, rootfs: bytes, name: str, *changes: str | None) -> str:
     flags = [arg for change in changes if change for arg in ("-c", change)]
     pk("import", *flags, "-", name, input=rootfs)
     return name
 
-
 def _argv(pk: Pyker, container: str) -> list[str]:
     doc = json.loads(pk.out("inspect", container))[0]
     return [doc["Path"], *doc["Args"]]
-
 
 @pytest.mark.parametrize("entrypoint, cmd", sorted(TABLE))
 def test_table_cell(pk, rootfs, entrypoint, cmd):
@@ -103,7 +83,6 @@ def test_table_cell(pk, rootfs, entrypoint, cmd):
     pk("rm", "cell")
     pk("rmi", image)
 
-
 def test_run_arguments_replace_cmd_and_entrypoint_flag_drops_it(pk, rootfs):
     both = _image(pk, rootfs, "both", ENTRYPOINTS["exec"], CMDS["exec"])
     assert pk.out("run", "--rm", both, "x", "y") == "exec_entry p1_entry x y\n"
@@ -114,7 +93,6 @@ def test_run_arguments_replace_cmd_and_entrypoint_flag_drops_it(pk, rootfs):
     only_cmd = _image(pk, rootfs, "only-cmd", CMDS["exec"])
     assert pk.out("run", "--rm", only_cmd, "p1_cmd", "a") == "p1_cmd a\n"
     pk("rmi", both, shell, only_cmd)
-
 
 def test_course_examples(pk, rootfs):
     hello = _image(pk, rootfs, "hello", 'ENTRYPOINT ["/bin/echo", "Hello"]', 'CMD ["world"]')

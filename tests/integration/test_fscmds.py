@@ -9,34 +9,16 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Iterator
+
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Pyker
-
 pytestmark = pytest.mark.requires("root", "overlay", "busybox")
-
-
-@pytest.fixture(scope="module")
-def pk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pyker]:
-    root = tmp_path_factory.mktemp("fscmds")
-    env = {**os.environ, "PYKER_DATA_ROOT": str(root / "data"), "PYKER_RUN_ROOT": str(root / "run"),
-           "PYKER_DAEMON_CONFIG": str(root / "daemon.json"), "PYTHONPATH": str(REPO)}
-    cli = Pyker(env)
-    cli("bootstrap", "busybox")
-    yield cli
-    for cid in cli.out("ps", "-aq").split():
-        cli("rm", "-f", cid, check=False)
-    for image in cli.out("images", "-q").split():
-        cli("rmi", "-f", image, check=False)
-
 
 def _mounts(data_root: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if data_root in line]
-
 
 def test_layer01_diff_commit_history(pk):
     # The lab's layers2 image: it already has /autre-fichier.
@@ -70,7 +52,6 @@ def test_layer01_diff_commit_history(pk):
     pk("rm", "l3")
     pk("rmi", "revollat/layers3", "revollat/layers2")
 
-
 def test_diff_deletions_and_running_container(pk):
     pk("run", "-d", "--name", "live", "busybox", "sh", "-c",
        "rm /etc/group; rm -rf /etc/network; mkdir /etc/network; touch /etc/network/n; "
@@ -87,7 +68,6 @@ def test_diff_deletions_and_running_container(pk):
     pk("rm", "-f", "live")
     proc = pk("diff", "nope", check=False)
     assert proc.returncode == 1 and b"No such container: nope" in proc.stderr
-
 
 def test_commit_changes_and_entrypoint_rule(pk):
     pk("run", "--name", "cc", "-e", "MODE=x", "busybox", "sh", "-c", "echo content > /f")
@@ -106,11 +86,9 @@ def test_commit_changes_and_entrypoint_rule(pk):
     pk("rm", "cc")
     pk("rmi", "withcmd", "withep")
 
-
 def _tar_names(data: bytes) -> list[str]:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         return tar.getnames()
-
 
 def test_cp_in_and_out(pk, tmp_path):
     data_root = pk.env["PYKER_DATA_ROOT"]
@@ -148,7 +126,6 @@ def test_cp_in_and_out(pk, tmp_path):
     assert both.returncode == 1 and b"copying between containers is not supported" in both.stderr
     pk("rm", "box")
 
-
 def test_cp_symlink_stays_inside_the_container(pk, tmp_path):
     host_etc = {p.name for p in Path("/etc").iterdir()}
     pk("run", "--name", "trap", "busybox", "sh", "-c",
@@ -171,7 +148,6 @@ def test_cp_symlink_stays_inside_the_container(pk, tmp_path):
     assert {p.name for p in Path("/etc").iterdir()} == host_etc
     assert _tar_names(pk("cp", "trap:/etc/x", "-").stdout) == ["x"]
     pk("rm", "trap")
-
 
 def test_rename_and_prune(pk):
     pk("create", "--name", "first", "busybox", "true")

@@ -14,7 +14,7 @@ KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 DEB822 = f"""\
 Types: deb
-# http://snapshot.debian.org/archive/debian/20250520T000000Z
+# a comment line, as hosts' own files have
 URIs: http://mirror.test/debian
 Suites: bookworm bookworm-updates
 Components: main contrib
