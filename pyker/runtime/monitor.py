@@ -10,7 +10,6 @@ detached one returns once the monitor reports the container started.
 
 from __future__ import annotations
 
-import errno
 import os
 import selectors
 import signal
@@ -21,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyker.runtime import init as container_init
-from pyker.runtime.attach import Detector, frame, listen
+from pyker.runtime.attach import listen
+from pyker.runtime.relay import Relay
 from pyker.runtime.logs import LogWriter, rfc3339_nano
 from pyker.runtime.state import ContainerStore, process_start_time
 from pyker.spec.runtime import Spec
@@ -193,126 +193,6 @@ def exit_status(wait_status: int) -> tuple[int, int]:
         sig = os.WTERMSIG(wait_status)
         return 128 + sig, sig
     return os.WEXITSTATUS(wait_status), 0
-
-
-class Relay:
-    """Moves bytes: container output → log, terminal and attached clients; input → container."""
-
-    def __init__(self, plan: Plan, started: Started, log: LogWriter,
-                 server: socket.socket | None, on_detach: Callable[[], None]) -> None:
-        self.plan, self.started, self.log = plan, started, log
-        self.on_detach = on_detach
-        self.sel = selectors.DefaultSelector()
-        self.clients: list[socket.socket] = []
-        self.detector = Detector()
-        for fd, stream in started.outputs.items():
-            self.sel.register(fd, selectors.EVENT_READ, stream)
-        if plan.interactive and plan.foreground and started.stdin is not None:
-            self.sel.register(0, selectors.EVENT_READ, "stdin")
-        if server is not None:
-            self.sel.register(server, selectors.EVENT_READ, "listen")
-        self.open_outputs = len(started.outputs)
-
-    def _forward(self, stream: str, data: bytes) -> None:
-        self.log.write(stream, data)
-        if self.plan.foreground:
-            try:
-                os.write(1 if stream == "stdout" else 2, data)
-            except OSError:  # the user's terminal went away: the container goes on
-                self.plan = replace(self.plan, foreground=False)
-        for conn in list(self.clients):
-            try:
-                conn.sendall(frame(stream, data))
-            except OSError:
-                self._drop(conn)
-
-    def _drop(self, conn: socket.socket) -> None:
-        self.clients.remove(conn)
-        self.sel.unregister(conn)
-        conn.close()
-
-    def pump(self, timeout: float | None) -> None:
-        for key, _ in self.sel.select(timeout):
-            stream = key.data
-            if stream == "wake":  # a signal arrived: the caller checks its child
-                _drain(key.fd)
-            elif stream == "listen":
-                conn, _ = key.fileobj.accept()
-                conn.setblocking(True)
-                conn.settimeout(2.0)
-                self.clients.append(conn)
-                self.sel.register(conn, selectors.EVENT_READ, "client")
-            elif stream == "client":
-                self._from_client(key.fileobj)
-            elif stream == "stdin":
-                self._from_terminal()
-            else:
-                self._from_container(key.fd, stream)
-
-    def _from_container(self, fd: int, stream: str) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except OSError as err:
-            if err.errno == errno.EAGAIN:
-                return
-            data = b""  # EIO: the pty's last holder closed it
-        if data:
-            self._forward(stream, data)
-        else:
-            self.sel.unregister(fd)
-            os.close(fd)
-            self.open_outputs -= 1
-
-    def _from_client(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)
-        except OSError:
-            data = b""
-        if not data:
-            self._drop(conn)
-        else:
-            self._to_container(data)
-
-    def _from_terminal(self) -> None:
-        data = os.read(0, 65536)
-        if not data:
-            self.sel.unregister(0)
-            if not self.plan.tty and self.started.stdin is not None:
-                os.close(self.started.stdin)  # EOF reaches the container (`echo hi | … cat`)
-                self.started.stdin = None
-            return
-        if self.plan.tty:
-            data, detached = self.detector.feed(data)
-            if detached:
-                self.sel.unregister(0)
-                self.plan = replace(self.plan, foreground=False, interactive=False)
-                self._to_container(data)
-                self.on_detach()
-                return
-        self._to_container(data)
-
-    def _to_container(self, data: bytes) -> None:
-        if self.started.stdin is not None and data:
-            try:
-                os.write(self.started.stdin, data)
-            except BrokenPipeError:
-                pass
-
-    def drain(self) -> None:
-        while self.open_outputs:
-            self.pump(0.2)
-            if not self.sel.get_map():
-                break
-        for conn in list(self.clients):
-            self._drop(conn)
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
-        pass
 
 
 class Monitor:
