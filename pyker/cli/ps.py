@@ -94,6 +94,10 @@ def print_logs(store: ContainerStore, record: Record, *, follow: bool, tail: str
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise UsageError(f'invalid argument "{tail}" for "--tail" flag')
     count = None if tail == "all" or int(tail) < 0 else int(tail)
+    try:
+        since = logs.since_stamp(since)
+    except ValueError:
+        raise UsageError(f'invalid value for "since": "{since}"') from None
     path = Paths(root=store.dir(record.id)).log
     size = path.stat().st_size if path.exists() else 0
     entries = logs.read(path, tail=count, since=since)

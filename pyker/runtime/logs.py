@@ -65,6 +65,34 @@ class LogWriter:
                            separators=(",", ":")) + "\n").encode()
 
 
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def since_stamp(text: str, now: float | None = None) -> str:
+    """``--since``/``--until`` as Docker reads them: a Go duration back from now (``10m``,
+    ``1h30m``), a Unix time (``1700000000.5``) or an RFC 3339 date; "" for none.
+
+    Raises:
+        ValueError: none of those (the caller names the flag).
+    """
+    import re
+
+    if not text:
+        return ""
+    now = time.time() if now is None else now
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return rfc3339_nano(now - sum(float(n) * _GO_UNITS[u] for n, u in parts))
+    try:
+        return rfc3339_nano(float(text))
+    except ValueError:
+        pass
+    stamp = datetime.datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return rfc3339_nano(stamp.timestamp())
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     log: str

@@ -34,3 +34,16 @@ def test_since_reads_rfc3339_with_nanoseconds():
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     assert since("2025-12-31T23:51:00.123456789Z", now) == "8 minutes ago"
     assert since("", now) == "N/A"
+
+
+def test_logs_since_reads_durations_unix_times_and_dates():
+    from pyker.runtime.logs import since_stamp
+
+    now = 1_700_000_000.0
+    assert since_stamp("10m", now) == "2023-11-14T22:03:20.000000000Z"
+    assert since_stamp("1h30m", now) == "2023-11-14T20:43:20.000000000Z"
+    assert since_stamp("1700000000.5", now) == "2023-11-14T22:13:20.500000000Z"
+    assert since_stamp("2023-11-14T22:13:20Z", now) == "2023-11-14T22:13:20.000000000Z"
+    assert since_stamp("", now) == ""
+    with pytest.raises(ValueError):
+        since_stamp("yesterday", now)
