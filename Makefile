@@ -9,8 +9,8 @@ PYTEST_ARGS ?=
 
 # The Debian packages pyker drives: base images (busybox-static, debootstrap), NAT
 # (iptables), image tools to check interoperability (skopeo, umoci) and the OCI runtimes
-# pyker can hand a bundle to (runc, crun).
-APT_PACKAGES := busybox-static debootstrap iptables skopeo umoci runc crun
+# pyker can hand a bundle to (runc, crun), and tini for `run --init`.
+APT_PACKAGES := busybox-static debootstrap iptables skopeo umoci runc crun tini
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYKER := $(VENV)/bin/pyker
 PYTEST := bash scripts/pytest-or-fail $(VENV)/bin/python

@@ -72,6 +72,7 @@ PROBES = {
     "umoci": functools.partial(_binary, "umoci", "umoci"),
     "runc": functools.partial(_binary, "runc", "runc"),
     "debootstrap": functools.partial(_binary, "debootstrap", "debootstrap"),
+    "tini": functools.partial(_binary, "tini-static", "tini"),
     "cgroup1": functools.partial(_cgroup_fs, "cgroup"),
     "cgroup2": functools.partial(_cgroup_fs, "cgroup2"),
     "seccomp": _seccomp,

@@ -46,7 +46,7 @@ def add_run_flags(p: Parser) -> None:
     a("--restart", default="no")
     a("-l", "--label", action="append", default=[])
     a("--runtime", default="pyker", choices=["pyker", "runc", "crun"])
-    a("--init", action="store_true", help="accepted; an init process comes later")
+    a("--init", action="store_true", help="run an init (tini) as PID 1, reaping zombies")
     a("--cidfile", default="", help="write the container ID to the file")
 
 
@@ -128,4 +128,4 @@ def run_options(args: argparse.Namespace):
         privileged=args.privileged, seccomp=seccomp, no_new_privileges=nnp,
         read_only=args.read_only, ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         limits=_limits(args), restart=restart, max_retries=retries, labels=labels,
-        runtime=args.runtime)
+        runtime=args.runtime, init=args.init)

@@ -55,6 +55,7 @@ class RunOptions:
     max_retries: int = 0
     labels: dict[str, str] = field(default_factory=dict, hash=False)
     runtime: str = "pyker"
+    init: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

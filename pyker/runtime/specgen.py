@@ -78,11 +78,27 @@ def resources(limits: Resources) -> LinuxResources:
     return LinuxResources(devices=DEVICE_RULES, memory=memory, cpu=cpu, pids=pids)
 
 
+# ``--init``: Docker's docker-init *is* tini; Debian ships it statically linked, so the host's
+# binary runs in any image. It is bound read-only and becomes PID 1, the command its child.
+TINI = Path("/usr/bin/tini-static")
+INIT_PATH = "/sbin/docker-init"
+
+
 def _mounts(container_dir: Path, opts: RunOptions) -> tuple[Mount, ...]:
     binds = tuple(Mount(destination=f"/etc/{name}", type="bind",
                         source=str(container_dir / name), options=("rbind", "rprivate"))
                   for name in ("resolv.conf", "hostname", "hosts"))
-    return (*defaults.DEFAULT_MOUNTS, *binds)
+    init = (Mount(destination=INIT_PATH, type="bind", source=str(TINI),
+                  options=("bind", "ro")),) if opts.init else ()
+    return (*defaults.DEFAULT_MOUNTS, *binds, *init)
+
+
+def _with_init(opts: RunOptions, args: tuple[str, ...]) -> tuple[str, ...]:
+    if not opts.init:
+        return args
+    if not TINI.is_file():
+        raise UsageError(f"--init needs {TINI} (Debian package tini), which is not installed")
+    return (INIT_PATH, "--", *args)
 
 
 def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
@@ -99,7 +115,7 @@ def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
     process = Process(
         terminal=opts.tty, user=User(uid=user.uid, gid=user.gid,
                                      additional_gids=user.additional_gids),
-        args=command(opts, image), env=environment(opts, image, hostname),
+        args=_with_init(opts, command(opts, image)), env=environment(opts, image, hostname),
         cwd=opts.workdir or image.config.config.working_dir or "/",
         capabilities=Capabilities(**{k: tuple(sorted(getattr(plan, k))) for k in (
             "bounding", "effective", "inheritable", "permitted", "ambient")}),

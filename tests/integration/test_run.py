@@ -184,3 +184,11 @@ def test_no_ghost_when_the_monitor_is_killed(pk):
     assert pk.out("ps", "-a", "--format", "{{.State}}", "--filter", f"id={cid}") == "dead\n"
     pk("rm", "-f", cid)
     assert _leftovers([cid]) == []
+
+
+@pytest.mark.requires("tini")
+def test_init_is_pid_1_and_the_command_its_child(pk):
+    out = pk.out("run", "--rm", "--init", "busybox", "ps", "-o", "pid,ppid,args")
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    assert rows[0] == ["1", "0", "/sbin/docker-init -- ps -o pid,ppid,args"]
+    assert rows[1][1] == "1" and rows[1][2] == "ps -o pid,ppid,args"
