@@ -49,6 +49,3 @@ class Engine:
             except (OSError, ValueError):
                 continue  # a record being written: the runtime owns its consistency
         return sorted(out)
-
-    def container_count(self) -> int:
-        return len(list(self.containers_dir.glob("*/container.json"))) if self.containers_dir.is_dir() else 0

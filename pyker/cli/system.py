@@ -52,8 +52,7 @@ def cmd_df(args: argparse.Namespace) -> int:
     rows = [
         {"Type": "Images", "TotalCount": len(images), "Active": active,
          "Size": human_size(total), "Reclaimable": human_size(reclaim) + pct},
-        {"Type": "Containers", "TotalCount": engine.container_count(), "Active": 0,
-         "Size": "0B", "Reclaimable": "0B"},
+        _containers_row(engine),
         {"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": "0B",
          "Reclaimable": "0B"},
         {"Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": "0B",
@@ -64,6 +63,20 @@ def cmd_df(args: argparse.Namespace) -> int:
                "Reclaimable": "RECLAIMABLE"}
     print(format_rows(fmt, rows, headers), end="")
     return 0
+
+
+def _containers_row(engine: Engine) -> dict[str, object]:
+    from pyker.runtime.changes import upper_size
+    from pyker.runtime.container import Paths
+
+    records = list(engine.containers.all())
+    sizes = {r.id: upper_size(Paths(root=engine.containers.dir(r.id)).upper) for r in records}
+    running = [r for r in records if r.state.status in ("running", "paused", "restarting")]
+    total = sum(sizes.values())
+    reclaim = total - sum(sizes[r.id] for r in running)
+    pct = f" ({100 * reclaim // total}%)" if total else ""
+    return {"Type": "Containers", "TotalCount": len(records), "Active": len(running),
+            "Size": human_size(total), "Reclaimable": human_size(reclaim) + pct}
 
 
 # -- info ---------------------------------------------------------------------------------------
@@ -112,11 +125,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     engine = Engine()
     images = engine.images.images() if (engine.data_root / "image").is_dir() else []
-    containers = engine.container_count()
+    states = [r.state.status for r in engine.containers.all()]
+    running, paused = states.count("running"), states.count("paused")
     lines = [
         "Client:", f" Version:    {__version__}", " Context:    default", "",
-        "Server:", f" Containers: {containers}", "  Running: 0", "  Paused: 0",
-        f"  Stopped: {containers}", f" Images: {len(images)}",
+        "Server:", f" Containers: {len(states)}", f"  Running: {running}",
+        f"  Paused: {paused}", f"  Stopped: {len(states) - running - paused}",
+        f" Images: {len(images)}",
         f" Server Version: pyker {__version__}", " Storage Driver: overlay2",
         f"  Backing Filesystem: {_backing_fs(engine.data_root)}", "  Supports d_type: true",
         " Cgroup Driver: cgroupfs", f" Cgroup Version: {cgroup_version()}",
