@@ -42,8 +42,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = Engine()
     record = _create(engine, args)
     attach = Attach(foreground=not args.detach, interactive=args.interactive)
-    code = start(engine.images, engine.containers, record, attach=attach, remove=args.rm,
-                 run_root=engine.config.run_root)
+    try:
+        code = start(engine.images, engine.containers, record, attach=attach, remove=args.rm,
+                     run_root=engine.config.run_root)
+    except PykerError:
+        if args.rm:  # the container never ran: --rm still means it does not stay
+            from pyker.runtime.container import remove
+
+            remove(engine.containers, engine.containers.load(record.id), force=True)
+        raise
     if args.detach:
         print(record.id)
     return code

@@ -127,7 +127,8 @@ def _close_fds(keep: int) -> None:
 
 
 def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
-        console: socket.socket | None, go_fd: int, err_fd: int) -> NoReturn:
+        console: socket.socket | None, go_fd: int, err_fd: int,
+        seccomp: bytes | None = None) -> NoReturn:
     """Become the container's process; never returns (exec or _exit)."""
     try:
         if os.read(go_fd, 1) != b"1":  # the monitor died or refused: do not run unconfined
@@ -148,7 +149,7 @@ def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
         _oom_score(spec)
         _cwd(spec)
         exe = find_executable(spec.process.args[0], spec.process.env)
-        privileges.drop(spec)
+        privileges.drop(spec, seccomp)
         os.chdir(spec.process.cwd)
         _close_fds(err_fd)
         env = dict(e.split("=", 1) for e in spec.process.env)

@@ -60,6 +60,7 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                         cgroup_v2=cgroup_bridge.is_v2())
         validate(spec)
         spec.dump(paths.bundle / "config.json")
+        program = None if external else _seccomp(spec, store)
         # An external runtime creates (and removes) the cgroup itself, from cgroupsPath.
         cgroup = None if external else cgroup_bridge.create(spec, record.id)
     except BaseException:
@@ -69,7 +70,18 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                 foreground=attach.foreground, interactive=attach.interactive, tty=opts.tty,
                 restart=opts.restart, max_retries=opts.max_retries,
                 attach_socket=run_root / record.id / "attach.sock", runtime=opts.runtime,
-                bundle=paths.bundle, state_root=run_root / opts.runtime), cgroup
+                bundle=paths.bundle, state_root=run_root / opts.runtime,
+                seccomp=program), cgroup
+
+
+def _seccomp(spec, store: ContainerStore) -> bytes | None:
+    """Compile (or find cached) the filter now: an unusable profile fails before the start."""
+    from pyker.runtime.privileges import InitError, seccomp_program
+
+    try:
+        return seccomp_program(spec, cache=store.root.parent / "cache" / "seccomp")
+    except InitError as err:
+        raise ExecError(str(err), err.code) from err
 
 
 def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:

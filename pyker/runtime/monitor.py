@@ -44,6 +44,7 @@ class Plan:
     restart: str = "no"
     max_retries: int = 0
     attach_socket: Path | None = None
+    seccomp: bytes | None = None  # the compiled filter (privileges.seccomp_program)
     runtime: str = "pyker"        # or "runc"/"crun": the same bundle, another runtime
     bundle: Path | None = None
     state_root: Path | None = None
@@ -157,7 +158,7 @@ def spawn(plan: Plan, cgroup) -> Started:
             console.close()
         container_init.run(plan.spec, rootfs=plan.rootfs, stdio=stdio,
                            console=console_child if plan.tty else None, go_fd=go_r,
-                           err_fd=err_w)
+                           err_fd=err_w, seccomp=plan.seccomp)
     os.close(go_r)
     os.close(err_w)
     if console is not None:

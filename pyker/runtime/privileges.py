@@ -16,11 +16,13 @@ report could be written.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pyker.kernel.prctl import set_no_new_privs
 from pyker.runtime.seccomp_bridge import ALLOWING, execve_action, profile_of
 from pyker.security import capabilities
-from pyker.security.seccomp import install
+from pyker.kernel.seccomp import seccomp_set_mode_filter
+from pyker.security.seccomp import assemble, compile_profile
 from pyker.spec.runtime import Spec
 
 
@@ -43,20 +45,54 @@ def _plan(spec: Spec) -> capabilities.CapabilityPlan:
         ambient=frozenset(caps.ambient))
 
 
-def drop(spec: Spec) -> None:
-    profile = profile_of(spec.linux.seccomp) if spec.linux.seccomp else None
-    if profile is not None and execve_action(profile) not in ALLOWING:
+def seccomp_program(spec: Spec, cache: Path | None = None) -> bytes | None:
+    """The spec's seccomp filter as BPF bytes, compiled once per distinct filter.
+
+    Compiling Docker's default profile (~2,000 instructions) costs ~15 ms; the result only
+    depends on the spec's seccomp block and the machine, so it is cached under ``cache``
+    by that content's hash, and the container's init receives ready bytes.
+    """
+    if spec.linux.seccomp is None:
+        return None
+    import hashlib
+    import json
+    import platform
+
+    profile = profile_of(spec.linux.seccomp)
+    if execve_action(profile) not in ALLOWING:
         raise InitError(126, f'seccomp profile denies "execve" '
                              f"({execve_action(profile).name}): the container cannot start")
+    key = hashlib.sha256(json.dumps([spec.linux.seccomp.to_dict(), platform.machine()],
+                                    sort_keys=True).encode()).hexdigest()
+    path = cache / f"{key}.bpf" if cache is not None else None
+    if path is not None and path.is_file():
+        return path.read_bytes()
+    program = assemble(compile_profile(profile, caps=_plan(spec).bounding))
+    if path is not None:
+        from pyker.fs.atomic import atomic_write
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, program)
+    return program
+
+
+def drop(spec: Spec, program: bytes | None = None) -> None:
+    """Seccomp, user and capabilities for the calling process, in runc's order.
+
+    ``program`` is the filter already compiled (:func:`seccomp_program`); without it the
+    spec's seccomp block is compiled here.
+    """
+    if program is None:
+        program = seccomp_program(spec)
     user = spec.process.user
     plan = _plan(spec)
     nnp = spec.process.no_new_privileges
-    if profile is not None and not nnp:
-        install(profile, caps=plan.bounding)
+    if program is not None and not nnp:
+        seccomp_set_mode_filter(program)
     capabilities.apply_with_user(plan, user.uid, user.gid, user.additional_gids)
     if user.umask is not None:
         os.umask(user.umask)
     if nnp:
         set_no_new_privs()
-        if profile is not None:
-            install(profile, caps=plan.bounding)
+        if program is not None:
+            seccomp_set_mode_filter(program)
