@@ -166,3 +166,37 @@ class CgroupError(PykerError):
         self.path = path
         self.value = value
         self.errno = errno
+
+
+class BuildError(PykerError):
+    """Base of ``pyker build`` errors: the Dockerfile, its context, its steps."""
+
+
+class DockerfileSyntaxError(BuildError):
+    """A Dockerfile that cannot be parsed: ``Dockerfile:3: unknown instruction: RUNN``.
+
+    ``line`` is the first line of the instruction at fault (1-based), as Docker reports it;
+    0 when the fault is the file as a whole (empty, no stage), and the message then stands
+    alone, naming the file itself.
+    """
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        located = f"{file}:{line}: {message}" if line else message
+        super().__init__(located)
+        self.located = located
+        self.file = file
+        self.line = line
+        self.message = message  # without the location: str() gives both
+
+    def __str__(self) -> str:
+        return self.located
+
+
+class BuildContextError(BuildError):
+    """A COPY/ADD source the build context cannot give: missing, excluded by .dockerignore,
+    or outside the context (``../x``); ``path`` is the source as written."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{reason}: {path}")
+        self.path = path
+        self.reason = reason

@@ -64,8 +64,11 @@ def cmd_commit(args: argparse.Namespace) -> int:
     tags = (parse_tagged(args.repository),) if args.repository else ()
     engine = Engine()
     record = engine.containers.resolve(args.container)
+    from pyker.build.changes import apply_changes
+    from pyker.spec.image import ContainerConfig
+
     image = commit(engine.images, engine.containers, record, CommitRequest(
-        changes=tuple(args.change), comment=args.message, author=args.author, tags=tags))
+        changes=apply_changes(ContainerConfig(), list(args.change)), comment=args.message, author=args.author, tags=tags))
     print(image.id)
     return 0
 

@@ -27,13 +27,17 @@ def _open_source(path: str):
 
 def cmd_import(args: argparse.Namespace) -> int:
     from pyker.engine import Engine
+    from pyker.build.changes import apply_changes
     from pyker.image.importer import import_tarball
+    from pyker.spec.image import ContainerConfig
     from pyker.image.reference import parse_tagged
 
     tags = [parse_tagged(args.repository)] if args.repository else []
+    # -c is checked before anything is read or written.
+    config = apply_changes(ContainerConfig(), list(args.change))
     stream = _open_source(args.file)
     try:
-        image = import_tarball(Engine().images, stream, source=args.file, changes=args.change,
+        image = import_tarball(Engine().images, stream, source=args.file, config=config,
                                message=args.message, tags=tags)
     finally:
         if stream is not sys.stdin.buffer:

@@ -18,7 +18,6 @@ import tempfile
 from dataclasses import dataclass, replace
 
 from pyker.fs.layer import write_layer
-from pyker.image.changes import apply_changes
 from pyker.image.reference import Reference
 from pyker.image.store import Image, ImageStore, now_rfc3339
 from pyker.runtime.changes import diff, is_init_path
@@ -30,7 +29,7 @@ from pyker.spec.image import ContainerConfig, HistoryEntry
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommitRequest:
-    changes: tuple[str, ...] = ()   # -c: Dockerfile instructions
+    changes: ContainerConfig = ContainerConfig()  # -c, applied to an empty config
     comment: str = ""               # -m
     author: str = ""                # -a
     tags: tuple[Reference, ...] = ()
@@ -81,11 +80,10 @@ def commit(images: ImageStore, containers: ContainerStore, record: Record,
     """Write the container's changes as a layer and its config as a new image.
 
     Raises:
-        UsageError: a malformed ``-c`` instruction (checked before anything is written).
         ImageNotFound: the container's image was removed since (``rmi -f``).
         ArchiveError: the upper dir holds what a layer cannot carry (a device node).
     """
-    wanted = apply_changes(ContainerConfig(), list(request.changes))
+    wanted = request.changes
     parent = images.get(record.image_id)
     base = container_config(parent.config.config, RunOptions.from_dict(record.options))
     config = merge(wanted, base)

@@ -3,7 +3,7 @@
 import pytest
 
 from pyker.errors import UsageError
-from pyker.image.changes import apply_changes
+from pyker.build.changes import apply_changes
 from pyker.spec.image import ContainerConfig
 
 
