@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "top": ("execute", "Display the running processes of a container"),
     "unpause": ("execute", "Unpause all processes within one or more containers"),
     "update": ("execute", "Update configuration of one or more containers"),
+    "build": ("build", "Build an image from a Dockerfile"),
+    "builder": ("build", "Manage builds"),
     "bootstrap": ("system", "Build a base image (busybox, debian) from the host's packages"),
     "history": ("images", "Show the history of an image"),
     "image": ("images", "Manage images"),

@@ -1,0 +1,374 @@
+"""The build steps that change files: RUN, COPY/ADD and WORKDIR, each giving one layer.
+
+A layer is a changeset, and overlay already computes one: mount the current image's layers
+under an empty upper directory, make the change through the mount, and the upper directory
+*is* the new layer (:func:`pyker.fs.layer.write_layer` spells its whiteouts the OCI way).
+
+* **RUN** runs in a real pyker container created from the current image (its namespaces,
+  capabilities and seccomp, no network), with the build args in its environment; the
+  container's upper dir becomes the layer, minus the runtime's own mount points. The
+  container is removed whatever happens, so a failed step leaves no container or mount.
+* **COPY/ADD** and **WORKDIR** need no process: the image is mounted on a scratch overlay
+  and the files are written into it. Writing through the mounted image, rather than into an
+  empty directory, lets a destination go through the image's own symlinks (``/bin ->
+  usr/bin``) and keeps the metadata of the directories a copy lands in (``/tmp`` stays 1777).
+
+Every write below the mount goes through :class:`pyker.fs.unpack.Unpacker`, the layer
+unpacker and its rules: nothing is created through a symlink, nothing outside the mount,
+and an archive entry with ``..`` or an absolute name is refused with its name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pyker.errors import BuildError, LayerEscape
+from pyker.fs import atomic, safepath
+from pyker.fs.compression import decompressed, sniff
+from pyker.fs.layer import write_layer
+from pyker.fs.unpack import Unpacker
+from pyker.image.store import Image, ImageStore
+from pyker.runtime.changes import is_init_path
+from pyker.runtime.container import Paths
+
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class RunFailed(BuildError):
+    """A RUN whose command exited non-zero: Docker's words, and Docker's exit status 1."""
+
+    exit_code = 1
+
+    def __init__(self, command: str, code: int) -> None:
+        super().__init__(f"The command '{command}' returned a non-zero code: {code}")
+        self.command = command
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyItem:
+    """One host path to copy, and where: ``dest`` is a path in the image (absolute)."""
+
+    host: Path
+    dest: str
+    contents: bool  # a directory whose *contents* go into dest (COPY dir /x)
+
+
+# -- a scratch overlay of the current image -------------------------------------------------
+
+@contextmanager
+def mounted(store: ImageStore, image: Image | None) -> Iterator[Paths]:
+    """The image mounted read-write on a throwaway overlay under the store's tmp dir.
+
+    Yields the :class:`Paths` (``rootfs`` is the mount, ``upper`` the changes); on exit the
+    overlay is unmounted, and the directory removed unless the caller took the upper.
+    """
+    from pyker.fs.overlay import mount_overlay, umount
+
+    store.create()
+    root = Path(tempfile.mkdtemp(prefix=atomic.temp_prefix() + "build-", dir=store.tmp_dir))
+    paths = Paths(root=root)
+    try:
+        for d in (paths.upper, paths.work, paths.rootfs):
+            d.mkdir()
+        lowers = [layer.path for layer in reversed(store.layers_of(image))] if image else []
+        if not lowers:  # scratch: an empty lower, as for an image without layers
+            (root / "empty").mkdir()
+            lowers = [root / "empty"]
+        mount_overlay(lowers, paths.upper, paths.work, paths.rootfs)
+        try:
+            yield paths
+        finally:
+            while os.path.ismount(paths.rootfs):
+                umount(paths.rootfs, detach=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def unmount(paths: Paths) -> None:
+    """Unmount early, so that the upper dir is packed with nothing writing to it."""
+    from pyker.fs.overlay import umount
+
+    while os.path.ismount(paths.rootfs):
+        umount(paths.rootfs, detach=True)
+
+
+def pack_upper(upper: Path, spool: BinaryIO, *, container: bool) -> None:
+    """The upper dir as a layer tar into ``spool`` (rewound); a container's mount points
+    (/etc/hosts, /dev…) are the runtime's, not the step's, and are left out."""
+    write_layer(upper, spool, root_is_upper=True, exclude=is_init_path if container else None)
+    spool.seek(0)
+
+
+def has_changes(upper: Path) -> bool:
+    return any(upper.iterdir())
+
+
+# -- RUN -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRequest:
+    argv: tuple[str, ...]
+    shown: str                  # the command as the failure message shows it
+    env: tuple[str, ...]        # build args as NAME=value (the image's env comes by itself)
+    user: str = ""
+    workdir: str = ""
+
+
+def run_in_container(engine, image: Image, request: RunRequest, spool: BinaryIO,
+                     *, on_start, on_remove) -> None:
+    """Run ``request`` in a container of ``image``; its changes as a layer into ``spool``.
+
+    ``on_start(container_id)`` is called before the command runs, ``on_remove(id)`` once
+    the container is gone (the output's ``Running in`` / ``Removing intermediate``).
+
+    Raises:
+        RunFailed: the command exited non-zero (nothing is left behind).
+        ExecError: the command could not be run (not found, not executable).
+    """
+    from pyker.runtime.container import create, remove
+    from pyker.runtime.launch import Attach, start
+    from pyker.runtime.options import RunOptions
+
+    opts = RunOptions(image=image.id, command=request.argv, entrypoint=(), env=request.env,
+                      user=request.user, workdir=request.workdir, network="none")
+    record = create(engine.containers, image, opts)
+    try:
+        on_start(record.id)
+        code = start(engine.images, engine.containers, record,
+                     attach=Attach(foreground=True, interactive=False),
+                     run_root=engine.config.run_root)
+        if code != 0:
+            raise RunFailed(request.shown, code)
+        pack_upper(Paths(root=engine.containers.dir(record.id)).upper, spool, container=True)
+    finally:
+        remove(engine.containers, engine.containers.load(record.id), force=True)
+        on_remove(record.id)
+
+
+# -- COPY / ADD ----------------------------------------------------------------------------
+
+def plan_copy(sources: list[list[Path]], dest: str, rootfs: Path) -> list[CopyItem]:
+    """Docker's destination rules for the resolved ``sources`` (one list per source word).
+
+    A directory source copies its contents into ``dest``. A file goes *into* ``dest`` when
+    ``dest`` ends with ``/``, is an existing directory of the image, or when there are
+    several files; otherwise it *becomes* ``dest``.
+
+    Raises:
+        BuildError: several sources and a destination that is not a directory.
+    """
+    flat = [p for found in sources for p in found]
+    into_dir = dest.endswith("/") or len(flat) > 1
+    if len(flat) > 1 and not dest.endswith("/"):
+        target = safepath.resolve_in_root(rootfs, dest)
+        if not target.is_dir():
+            raise BuildError("When using COPY with more than one source file, the "
+                             "destination must be a directory and end with a /")
+    existing_dir = safepath.resolve_in_root(rootfs, dest).is_dir()
+    items = []
+    for host in flat:
+        if host.is_dir() and not host.is_symlink():
+            items.append(CopyItem(host=host, dest=dest, contents=True))
+        elif into_dir or existing_dir:
+            items.append(CopyItem(host=host, dest=dest.rstrip("/") + "/" + host.name,
+                                  contents=False))
+        else:
+            items.append(CopyItem(host=host, dest=dest, contents=False))
+    return items
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Owner:
+    uid: int = 0
+    gid: int = 0
+    mode: int | None = None  # --chmod, for every entry copied
+
+
+def owner(rootfs: Path, chown: str, chmod: str) -> Owner:
+    """``--chown`` resolved in the image's passwd/group; a user alone gives its uid as the
+    gid too (Docker's rule); ``--chmod`` as octal.
+
+    Raises:
+        BuildError: an unknown user or group, a malformed mode.
+    """
+    from pyker.errors import UsageError
+    from pyker.runtime.users import resolve
+
+    mode = None
+    if chmod:
+        try:
+            mode = int(chmod, 8)
+        except ValueError:
+            raise BuildError(f'invalid --chmod "{chmod}": want an octal mode') from None
+    if not chown:
+        return Owner(mode=mode)
+    try:
+        found = resolve(rootfs, chown)
+    except UsageError as err:
+        raise BuildError(f"--chown={chown}: {err}") from err
+    gid = found.gid if ":" in chown else found.uid
+    return Owner(uid=found.uid, gid=gid, mode=mode)
+
+
+def copy_into(rootfs: Path, found: list[list[Path]], dest: str, walk, owner: Owner, *,
+              extract: bool) -> None:
+    """COPY (or ADD, ``extract``: local archives are unpacked into ``dest``)."""
+    if extract:
+        archives = [p for paths in found for p in paths if is_archive(p)]
+        found = [[p for p in paths if p not in archives] for paths in found]
+        for archive in archives:
+            extract_archive(rootfs, archive, dest, owner if owner.uid or owner.gid else None)
+        found = [paths for paths in found if paths]
+        if not found:
+            return
+    write_items(rootfs, plan_copy(found, dest, rootfs), walk, owner)
+
+
+def write_items(rootfs: Path, items: list[CopyItem], walk, owner: Owner) -> None:
+    """Copy ``items`` below the mounted ``rootfs``; ``walk(path)`` lists a source tree (the
+    context's own walk, which honours .dockerignore and never enters a symlink)."""
+    with tempfile.TemporaryFile() as spool:
+        with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for item in items:
+                base = _dest_parts(rootfs, item.dest, follow_final=item.contents)
+                if item.contents:
+                    for path in walk(item.host):
+                        rel = path.relative_to(item.host).as_posix()
+                        if rel != ".":
+                            _add_entry(tar, path, "/".join((*base, rel)), owner)
+                else:
+                    _add_entry(tar, item.host, "/".join(base), owner)
+        spool.seek(0)
+        _unpack_into(rootfs, spool, "COPY")
+
+
+def _dest_parts(rootfs: Path, dest: str, *, follow_final: bool) -> tuple[str, ...]:
+    """``dest`` with the image's symlinks resolved inside the image, as components (its last
+    one too for a directory to copy into; a file being replaced is not followed)."""
+    if follow_final:
+        return safepath.resolve_in_root(rootfs, dest).relative_to(rootfs).parts
+    parent, _, leaf = dest.rstrip("/").rpartition("/")
+    resolved = safepath.resolve_in_root(rootfs, parent or "/")
+    parts = resolved.relative_to(rootfs).parts
+    return (*parts, leaf) if leaf else tuple(parts)
+
+
+def _add_entry(tar: tarfile.TarFile, path: Path, name: str, owner: Owner) -> None:
+    st = os.lstat(path)
+    info = tarfile.TarInfo(name)
+    info.uid, info.gid, info.mtime = owner.uid, owner.gid, int(st.st_mtime)
+    info.mode = owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode)
+    if stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    elif stat.S_ISLNK(st.st_mode):
+        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+        tar.addfile(info)
+    elif stat.S_ISREG(st.st_mode):
+        # O_NOFOLLOW: a file swapped for a symlink since the walk is refused, not followed.
+        with open(os.open(path, _FILE_FLAGS), "rb") as f:
+            info.size = os.fstat(f.fileno()).st_size
+            tar.addfile(info, f)
+    elif stat.S_ISFIFO(st.st_mode):
+        info.type = tarfile.FIFOTYPE
+        tar.addfile(info)
+    elif not stat.S_ISSOCK(st.st_mode):  # sockets are skipped, as tar skips them
+        raise BuildError(f"cannot copy {path}: a device node")
+
+
+def _unpack_into(rootfs: Path, stream: BinaryIO, label: str) -> None:
+    root_fd = safepath.open_root(rootfs)
+    try:
+        unpacker = Unpacker(root_fd, label)
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                unpacker.apply(member, tar)
+        unpacker.finish()
+    finally:
+        os.close(root_fd)
+
+
+def is_archive(path: Path) -> bool:
+    """A local file ADD extracts: a tar, plain or compressed (gzip, bzip2, xz, zstd)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if sniff(head) is not None:
+        return True
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def extract_archive(rootfs: Path, archive: Path, dest: str, owner: Owner | None) -> None:
+    """ADD's automatic extraction of a local tar into directory ``dest`` of the image.
+
+    Each entry is checked *before* it is placed under ``dest``: a name with ``..`` that
+    climbs above the archive's root, or an absolute one, is refused with its name.
+
+    Raises:
+        BuildError: a refused entry, or a broken archive.
+    """
+    base = _dest_parts(rootfs, dest, follow_final=True)
+    prefix = "/".join(base)
+    with tempfile.TemporaryFile() as spool:
+        try:
+            with open(archive, "rb") as raw, decompressed(raw, name=archive.name) as plain, \
+                    tarfile.open(fileobj=plain, mode="r|") as src, \
+                    tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as out:
+                for member in src:
+                    _check_archive_name(archive.name, member.name)
+                    if member.islnk():
+                        _check_archive_name(archive.name, member.linkname)
+                        member.linkname = _joined(prefix, member.linkname)
+                    member.name = _joined(prefix, member.name)
+                    if owner is not None:
+                        member.uid, member.gid = owner.uid, owner.gid
+                    out.addfile(member, src.extractfile(member) if member.isreg() else None)
+        except tarfile.TarError as err:
+            raise BuildError(f"ADD {archive.name}: not a readable archive: {err}") from err
+        spool.seek(0)
+        try:
+            _unpack_into(rootfs, spool, f"ADD {archive.name}")
+        except LayerEscape as err:
+            raise BuildError(f'ADD {archive.name}: entry "{err.entry}" refused: '
+                             f"{err.reason}") from err
+
+
+def _check_archive_name(archive: str, name: str) -> None:
+    try:
+        if name.startswith("/"):
+            raise ValueError(name)
+        safepath.clean_parts(name)
+    except ValueError:
+        raise BuildError(f'ADD {archive}: entry "{name}" is outside the destination '
+                         "directory (a \"..\" or absolute path): refused") from None
+
+
+def _joined(prefix: str, name: str) -> str:
+    rel = "/".join(safepath.clean_parts(name))
+    return f"{prefix}/{rel}" if prefix and rel else (prefix or rel or ".")
+
+
+def make_dirs(rootfs: Path, path: str) -> bool:
+    """WORKDIR: create ``path`` in the image if missing; whether it had to be created."""
+    if safepath.resolve_in_root(rootfs, path).is_dir():
+        return False
+    parts = safepath.resolve_in_root(rootfs, path).relative_to(rootfs).parts
+    root_fd = safepath.open_root(rootfs)
+    try:
+        os.close(safepath.open_dir(root_fd, tuple(parts), create=True))
+    except OSError as err:
+        raise BuildError(f"WORKDIR {path}: cannot create it: {err.strerror}") from err
+    finally:
+        os.close(root_fd)
+    return True
