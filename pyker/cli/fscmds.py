@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from pyker.cli.main import Parser
+from pyker.cli.main import Parser, flag_bool
 from pyker.engine import Engine
 from pyker.errors import PykerError, UsageError
 
@@ -68,17 +68,10 @@ def cmd_commit(args: argparse.Namespace) -> int:
     from pyker.spec.image import ContainerConfig
 
     image = commit(engine.images, engine.containers, record, CommitRequest(
-        changes=apply_changes(ContainerConfig(), list(args.change)), comment=args.message, author=args.author, tags=tags))
+        changes=apply_changes(ContainerConfig(), list(args.change)), comment=args.message,
+        author=args.author, tags=tags))
     print(image.id)
     return 0
-
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise UsageError(f'invalid argument "{text}" for "-p, --pause" flag: want true or false')
 
 
 # -- cp ---------------------------------------------------------------------------------------
@@ -200,7 +193,8 @@ def add(name: str, p: Parser) -> None:
         p.add_argument("-c", "--change", action="append", default=[],
                        help="apply a Dockerfile instruction to the created image")
         p.add_argument("-m", "--message", default="", help="commit message")
-        p.add_argument("-p", "--pause", type=_bool, nargs="?", const=True, default=True,
+        p.add_argument("-p", "--pause", type=flag_bool("-p, --pause"), nargs="?", const=True,
+                       default=True,
                        help="accepted; the container is not frozen during the commit")
         p.set_defaults(handler=cmd_commit)
     elif name == "cp":

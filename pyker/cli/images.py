@@ -12,7 +12,7 @@ import sys
 from pyker.cli import transfer
 from pyker.cli.inspect import add_inspect
 from pyker.cli.humanize import go_time, human_size, since
-from pyker.cli.main import Parser, new_parser
+from pyker.cli.main import Parser, flag_bool, new_parser
 from pyker.engine import Engine
 from pyker.errors import UsageError
 from pyker.image.reference import parse as parse_reference
@@ -107,17 +107,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise UsageError(f'invalid boolean value "{text}"')
-
-
 def _add_history(p: Parser) -> None:
     p.add_argument("image")
-    p.add_argument("-H", "--human", type=_bool, default=True, nargs="?", const=True,
+    p.add_argument("-H", "--human", type=flag_bool("-H, --human"), default=True, nargs="?",
+                   const=True,
                    help="print sizes and dates in human readable format (default true)")
     p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")

@@ -78,6 +78,19 @@ class Parser(argparse.ArgumentParser):
 Handler = Callable[[argparse.Namespace], int]
 
 
+def flag_bool(flag: str):
+    """An argparse type for Docker's boolean flag values (``-H=false``, ``--pause true``)."""
+    def parse(text: str) -> bool:
+        from pyker.errors import UsageError
+
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: want true or false')
+    return parse
+
+
 def new_parser(prog: str, description: str) -> Parser:
     return Parser(prog=prog, description=description, allow_abbrev=False)
 
