@@ -4,6 +4,10 @@ Resolved as Docker does: a ``data-root`` (and ``exec-root``) key in the daemon c
 file (``/etc/pyker/daemon.json``, the twin of ``/etc/docker/daemon.json``), overridden by the
 ``PYKER_DATA_ROOT`` / ``PYKER_RUN_ROOT`` environment variables so that tests and notebooks can
 each work in a store of their own.
+
+``userns-remap`` (``"default"`` or ``"user[:group]"``, see :mod:`pyker.runtime.userns`) puts
+every container in a user namespace and, as Docker, moves the data root to
+``<data-root>/<uid>.<gid>``: a remapped daemon has a store of its own, starting empty.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyker.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyker.runtime.userns import Remap
 
 DEFAULT_DAEMON_JSON = "/etc/pyker/daemon.json"
 DEFAULT_DATA_ROOT = "/var/lib/pyker"
@@ -25,6 +33,7 @@ class EngineConfig:
     data_root: Path
     run_root: Path
     config_file: Path
+    userns_remap: Remap | None = None  # a remapped daemon (data_root is then its subdir)
 
 
 def _read_daemon_json(path: Path) -> dict[str, object]:
@@ -40,6 +49,9 @@ def _read_daemon_json(path: Path) -> dict[str, object]:
         raise ConfigError(str(path), f"line {err.lineno}: {err.msg}") from err
     if not isinstance(doc, dict):
         raise ConfigError(str(path), "top level must be a JSON object")
+    if "userns-remap" in doc and not isinstance(doc["userns-remap"], str):
+        raise ConfigError(str(path),
+                          f'"userns-remap" must be a string, got {doc["userns-remap"]!r}')
     for key in ("data-root", "exec-root"):
         if key in doc and not (isinstance(doc[key], str) and doc[key].startswith("/")):
             raise ConfigError(str(path), f'"{key}" must be an absolute path, got {doc[key]!r}')
@@ -57,6 +69,13 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> EngineConf
     doc = _read_daemon_json(config_file)
     data_root = env.get("PYKER_DATA_ROOT") or str(doc.get("data-root", DEFAULT_DATA_ROOT))
     run_root = env.get("PYKER_RUN_ROOT") or str(doc.get("exec-root", DEFAULT_RUN_ROOT))
+    remap = None
+    if doc.get("userns-remap"):
+        from pyker.runtime.userns import resolve
+
+        remap = resolve(str(doc["userns-remap"]), source=str(config_file))
+        data_root = os.path.join(data_root, remap.dir_name)
     return EngineConfig(
-        data_root=Path(data_root), run_root=Path(run_root), config_file=config_file
+        data_root=Path(data_root), run_root=Path(run_root), config_file=config_file,
+        userns_remap=remap,
     )

@@ -25,7 +25,13 @@ class Engine:
 
     @cached_property
     def images(self) -> ImageStore:
-        return ImageStore(self.data_root)
+        remap = self.config.userns_remap
+        if remap is None:
+            return ImageStore(self.data_root)
+        from pyker.fs.unpack import IdShift
+
+        return ImageStore(self.data_root,
+                          shift=IdShift(uid_maps=remap.uid_maps, gid_maps=remap.gid_maps))
 
     @property
     def containers_dir(self) -> Path:

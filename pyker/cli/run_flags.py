@@ -48,6 +48,7 @@ def add_run_flags(p: Parser) -> None:
     a("--runtime", default="pyker", choices=["pyker", "runc", "crun"])
     a("--init", action="store_true", help="run an init (tini) as PID 1, reaping zombies")
     a("--cidfile", default="", help="write the container ID to the file")
+    a("--userns", default="", help='"host": no user namespace in a userns-remap daemon')
 
 
 def _env_file(path: str) -> list[str]:
@@ -105,6 +106,21 @@ def _limits(args: argparse.Namespace):
         pids_limit=args.pids_limit)
 
 
+def _userns_remap(args: argparse.Namespace):
+    """A remapped daemon's ranges for this container (Docker's daemon-side checks)."""
+    from pyker import config
+    from pyker.runtime import userns
+
+    if args.userns not in ("", "host"):
+        raise UsageError(f'invalid argument "{args.userns}" for "--userns" flag: '
+                         "--userns: invalid USER mode")
+    remap = config.load().userns_remap
+    if remap is None or args.userns == "host":
+        return None
+    userns.refuse_conflicts(privileged=args.privileged, network=args.network)
+    return remap
+
+
 def run_options(args: argparse.Namespace):
     from pyker.runtime.options import RunOptions, parse_restart, parse_ulimit
 
@@ -128,4 +144,5 @@ def run_options(args: argparse.Namespace):
         privileged=args.privileged, seccomp=seccomp, no_new_privileges=nnp,
         read_only=args.read_only, ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         limits=_limits(args), restart=restart, max_retries=retries, labels=labels,
-        runtime=args.runtime, init=args.init)
+        runtime=args.runtime, init=args.init, userns=args.userns,
+        userns_remap=_userns_remap(args))

@@ -120,6 +120,11 @@ def _memory() -> int:
     return 0
 
 
+def _security_options(engine: Engine) -> list[str]:
+    """Docker lists ``userns`` here when the daemon remaps (``userns-remap``)."""
+    return [" Security Options:", "  userns"] if engine.config.userns_remap else []
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from pyker import __version__
 
@@ -135,6 +140,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f" Server Version: pyker {__version__}", " Storage Driver: overlay2",
         f"  Backing Filesystem: {_backing_fs(engine.data_root)}", "  Supports d_type: true",
         " Cgroup Driver: cgroupfs", f" Cgroup Version: {cgroup_version()}",
+        *_security_options(engine),
         f" Kernel Version: {platform.release()}", f" Operating System: {_os_name()}",
         " OSType: linux", f" Architecture: {platform.machine()}",
         f" CPUs: {os.cpu_count()}", f" Total Memory: {bytes_size(_memory())}",

@@ -28,7 +28,7 @@ from pyker.errors import ArchiveError
 from pyker.fs import safepath
 from pyker.fs.compression import decompressed
 from pyker.fs.pack import Packer
-from pyker.fs.unpack import Unpacker
+from pyker.fs.unpack import IdShift, Unpacker
 
 CHUNK = 1 << 20
 # tarfile's stream mode keeps its buffer as one bytes object, re-sliced at every read and
@@ -51,7 +51,8 @@ class WrittenLayer:
     content_size: int  # bytes of regular files (hard links once), as AppliedLayer.size
 
 
-def apply_layer(stream: BinaryIO, dest: Path, *, name: str) -> AppliedLayer:
+def apply_layer(stream: BinaryIO, dest: Path, *, name: str,
+                shift: IdShift | None = None) -> AppliedLayer:
     """Unpack layer tar ``stream`` (plain or gzip) into ``dest``, in overlay's native form.
 
     Args:
@@ -59,6 +60,7 @@ def apply_layer(stream: BinaryIO, dest: Path, *, name: str) -> AppliedLayer:
             padding after the end-of-archive blocks, which tarfile itself never reads).
         dest: an empty directory, made when missing.
         name: what error messages call the layer.
+        shift: owners moved into a user namespace's range (a remapped store).
 
     Raises:
         LayerEscape: an entry that would write outside ``dest`` or is refused (the rules
@@ -72,7 +74,7 @@ def apply_layer(stream: BinaryIO, dest: Path, *, name: str) -> AppliedLayer:
         reader = _HashingReader(plain)
         root_fd = safepath.open_root(dest)
         try:
-            unpacker = Unpacker(root_fd, name)
+            unpacker = Unpacker(root_fd, name, shift)
             _unpack(reader, unpacker)
         finally:
             os.close(root_fd)

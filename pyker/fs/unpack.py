@@ -26,6 +26,11 @@ The rules, each checked before the entry touches the disk:
   forged ``redirect`` or ``metacopy`` would make overlay look into other layers.
 
 On any error the caller discards the directory: nothing has been written outside it.
+
+With an :class:`IdShift` (the store of a daemon with ``userns-remap``), every owner is moved
+into the subordinate range as the layer is unpacked (Docker's remapped layer store): root's
+files become the files of the container's root, an unprivileged uid on the host. A layer
+owner outside the range cannot be represented and is refused, as Docker does.
 """
 
 from __future__ import annotations
@@ -37,15 +42,38 @@ import stat
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pyker.errors import ArchiveError, LayerEscape
 from pyker.fs import safepath, whiteout
 from pyker.fs.whiteout import Kind
+from pyker.spec.runtime import IdMapping
 
 CHUNK = 1 << 20
 PAX_XATTR = "SCHILY.xattr."  # how GNU tar, Docker and tarfile carry xattrs in PAX headers
 
 Xattrs = dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdShift:
+    """Container ids to host ids through a user namespace's mappings (uid_map lines)."""
+
+    uid_maps: tuple[IdMapping, ...]
+    gid_maps: tuple[IdMapping, ...]
+
+    @staticmethod
+    def _host(maps: tuple[IdMapping, ...], value: int) -> int | None:
+        for m in maps:
+            if m.container_id <= value < m.container_id + m.size:
+                return m.host_id + value - m.container_id
+        return None
+
+    def host_uid(self, uid: int) -> int | None:
+        return self._host(self.uid_maps, uid)
+
+    def host_gid(self, gid: int) -> int | None:
+        return self._host(self.gid_maps, gid)
 
 
 class Unpacker:
@@ -55,8 +83,9 @@ class Unpacker:
     ``entries`` count what was unpacked.
     """
 
-    def __init__(self, root_fd: int, name: str) -> None:
+    def __init__(self, root_fd: int, name: str, shift: IdShift | None = None) -> None:
         self.root_fd, self.name, self.label = root_fd, name, f"layer {name}"
+        self.shift = shift
         self.size = 0
         self.entries = 0
         # Directory metadata waits for the end: adding children changes a directory's mtime,
@@ -103,6 +132,20 @@ class Unpacker:
                 self._set_meta(safepath.proc_path(fd), member, xattrs)
             finally:
                 os.close(fd)
+        if self.shift is not None and self._chown:
+            self._shift_implicit_dirs()
+
+    def _shift_implicit_dirs(self) -> None:
+        """Directories made for an entry whose parent the tar does not list are the host
+        root's: give them to the container's root, as the layer's own directories are."""
+        uid, gid = self.shift.host_uid(0), self.shift.host_gid(0)
+        if uid is None or gid is None:
+            return
+        for _, dirs, _, fd in os.fwalk(".", dir_fd=self.root_fd):
+            for entry in (".", *dirs):
+                st = os.stat(entry, dir_fd=fd, follow_symlinks=False)
+                if (st.st_uid, st.st_gid) == (0, 0) and stat.S_ISDIR(st.st_mode):
+                    os.chown(entry, uid, gid, dir_fd=fd, follow_symlinks=False)
 
     # -- checks: all before the entry touches the disk ----------------------------------------
 
@@ -237,10 +280,19 @@ class Unpacker:
 
     # -- metadata: owner, then mode (chown clears setuid), then xattrs, then times ------------
 
+    def _owner(self, member: tarfile.TarInfo) -> tuple[int, int]:
+        if self.shift is None:
+            return member.uid, member.gid
+        uid, gid = self.shift.host_uid(member.uid), self.shift.host_gid(member.gid)
+        if uid is None or gid is None:
+            raise ArchiveError(self.label, f'entry "{member.name}": owner {member.uid}:'
+                               f"{member.gid} is outside the remapped range")
+        return uid, gid
+
     def _set_meta(self, target: int | str, member: tarfile.TarInfo, xattrs: Xattrs) -> None:
         """Metadata through a descriptor or a /proc/self/fd path: never a symlink's."""
         if self._chown:
-            os.chown(target, member.uid, member.gid)
+            os.chown(target, *self._owner(member))
         os.chmod(target, member.mode & 0o7777)  # some writers include the type bits
         for attr, value in xattrs.items():
             os.setxattr(target, attr, value)
@@ -259,7 +311,7 @@ class Unpacker:
                        xattrs: Xattrs) -> None:
         """A symlink's own metadata (its mode means nothing on Linux)."""
         if self._chown:
-            os.chown(leaf, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
+            os.chown(leaf, *self._owner(member), dir_fd=parent, follow_symlinks=False)
         for attr, value in xattrs.items():
             os.setxattr(safepath.proc_path(parent, leaf), attr, value, follow_symlinks=False)
         os.utime(leaf, (member.mtime, member.mtime), dir_fd=parent, follow_symlinks=False)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pyker.errors import ArchiveError, ImageInUse, ImageNotFound, InvalidReference
 from pyker.fs import atomic, lock
@@ -41,6 +41,9 @@ from pyker.spec.image import (
     MEDIA_OCI_MANIFEST, Descriptor, ImageConfig, Index,
     Manifest, canonical_json,
 )
+
+if TYPE_CHECKING:
+    from pyker.fs.unpack import IdShift
 
 # Who uses an image: given an image ID, the IDs of the containers created from it.
 UsersOf = Callable[[str], list[str]]
@@ -86,8 +89,9 @@ def now_rfc3339() -> str:
 
 
 class ImageStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shift: IdShift | None = None) -> None:
         self.root = root
+        self.shift = shift  # a remapped store: owners shifted into the range (userns-remap)
         self.layout = Layout(root / "image")
         self.layers_dir = root / "layers"
         self.meta_dir = root / "meta"
@@ -135,7 +139,8 @@ class ImageStore:
         try:
             with out, decompressed(stream, name=name) as plain:
                 sink = HashingWriter(out)
-                applied = apply_layer(_Tee(plain, sink), work / "diff", name=name)
+                applied = apply_layer(_Tee(plain, sink), work / "diff", name=name,
+                                      shift=self.shift)
             # Layers are kept uncompressed, as Docker's own store does: the blob digest is
             # then the diffID, and compression is a matter for the wire (push), not the disk.
             if sink.digest != applied.diff_id:

@@ -5,7 +5,9 @@ of ``/proc/<pid>/ns/`` (setns(2)), in two forks:
 
 * the *joiner* (a child of the CLI) first makes itself non-dumpable, so that no process of the
   container can ptrace it or open its ``/proc/<pid>/exe`` and fds while it holds host
-  resources (the CVE-2019-5736 class), then enters ipc, uts, net, pid, cgroup and mount —
+  resources (the CVE-2019-5736 class), then enters the container's user namespace if it has
+  one (first: the others are owned by it, and joining it gives the capabilities to join
+  them; the joiner becomes its root), then ipc, uts, net, pid, cgroup and mount —
   mount last, because it moves root and cwd, and every ``/proc/<pid>/ns`` file was opened
   before the first setns anyway. A PID namespace applies only to children (pid_namespaces(7)),
   so it forks;
@@ -153,9 +155,20 @@ def _cli_side(pipes: _Pipes) -> set[int]:
     return {*pipes.ours, *(() if pipes.stdin is None else (pipes.stdin,))}
 
 
+def _own(pid: int, name: str) -> bool:
+    """Whether the container has namespace ``name`` of its own (not the host's)."""
+    return os.stat(f"/proc/{pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino
+
+
 def _open_namespaces(pid: int, start: int) -> list[tuple[int, CloneFlag]]:
+    # A user namespace first: joining it gives the capabilities that joining the others,
+    # which it owns, requires (setns(2)); the joiner then becomes its root. Namespaces the
+    # container shares with the host are not joined: from inside a user namespace that
+    # would be refused, and it is a no-op anyway.
+    names = [(name, flag) for name, flag in (("user", CloneFlag.CLONE_NEWUSER), *NAMESPACES)
+             if _own(pid, name)]
     fds = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
-           for name, flag in NAMESPACES]
+           for name, flag in names]
     if not alive(pid, start):  # the PID was reused between the record and the open
         for fd, _ in fds:
             os.close(fd)
@@ -239,6 +252,10 @@ def _joiner(spec: Spec, req: ExecRequest, ns_fds: list[tuple[int, CloneFlag]],
         for fd, flag in ns_fds:
             setns(fd, flag)
             os.close(fd)
+            if flag == CloneFlag.CLONE_NEWUSER:
+                os.setresgid(0, 0, 0)  # root of the namespace, not the unmapped host root
+                os.setgroups([])
+                os.setresuid(0, 0, 0)
         if console is not None:
             stdio = _pty(console, spec.process.user.uid)
         command = os.fork()

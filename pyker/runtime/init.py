@@ -1,7 +1,9 @@
 """The container's first process: the ordered setup between fork(2) and execve(2).
 
 The monitor has already called ``unshare(CLONE_NEWPID)``, so this process is PID 1 of a new
-PID namespace (pid_namespaces(7)); it waits until the monitor has put it in its cgroup, then:
+PID namespace (pid_namespaces(7)) — with a user namespace, the monitor's helper did, already
+root of that user namespace, so that every namespace made here is owned by it (see
+pyker.runtime.userns); it waits until the monitor has put it in its cgroup, then:
 
  1. a new session (setsid) and the stdio descriptors (a terminal comes after step 3);
  2. the other namespaces: mount, UTS, IPC, network (unless ``--network host``), cgroup;

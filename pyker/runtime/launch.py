@@ -51,6 +51,8 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
             raise PykerError(f"-t with --runtime {opts.runtime} is not supported yet")
     image = images.get(record.image_id)
     paths = Paths(root=store.dir(record.id))
+    if opts.userns_remap is not None:
+        _for_remapped_root(paths, opts.userns_remap)
     mount_rootfs(images, image, paths)
     try:
         cgroups_path = (oci_runtime.cgroups_path(record.id) if external
@@ -72,6 +74,15 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                 attach_socket=run_root / record.id / "attach.sock", runtime=opts.runtime,
                 bundle=paths.bundle, state_root=run_root / opts.runtime,
                 seccomp=program), cgroup
+
+
+def _for_remapped_root(paths: Paths, remap) -> None:
+    """What the container's root (an unprivileged uid on the host) must reach and write."""
+    from pyker.runtime import userns
+
+    userns.check_traversable(paths.rootfs, remap)
+    userns.chown_to_root([paths.upper, paths.work, *(paths.root / name for name in (
+        "hosts", "hostname", "resolv.conf"))], remap)
 
 
 def _seccomp(spec, store: ContainerStore) -> bytes | None:

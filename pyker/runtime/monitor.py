@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NoReturn
 
 from pyker.runtime import init as container_init
+from pyker.runtime import userns
 from pyker.runtime.attach import listen
 from pyker.runtime.relay import Relay
 from pyker.runtime.logs import LogWriter, rfc3339_nano
@@ -56,6 +58,7 @@ class Started:
     stdin: int | None     # write end, or the pty master
     outputs: dict[int, str]  # read fds -> stream name
     container_pid: int = 0   # the container's init when ``pid`` is an external runtime
+    signal_pid: int = 0      # where forwarded signals go, when not ``pid`` (userns helper)
 
 
 class StartFailed(Exception):
@@ -148,7 +151,11 @@ def spawn(plan: Plan, cgroup) -> Started:
         stdio, outputs, stdin = None, {}, None
     else:
         stdio, outputs, stdin = _pipes(plan.interactive)
-    if any(ns.type == "pid" and not ns.path for ns in plan.spec.linux.namespaces):
+    # With a user namespace, a helper creates it and forks the init (pyker.runtime.userns):
+    # the PID namespace must be the new user namespace's, not one the monitor would make.
+    helper = userns.Helper() if userns.new_user_namespace(plan.spec) else None
+    if helper is None and any(ns.type == "pid" and not ns.path
+                              for ns in plan.spec.linux.namespaces):
         _new_pid_namespace_for_children()
     pid = os.fork()
     if pid == 0:
@@ -156,19 +163,29 @@ def spawn(plan: Plan, cgroup) -> Started:
         os.close(err_r)
         if console is not None:
             console.close()
-        container_init.run(plan.spec, rootfs=plan.rootfs, stdio=stdio,
-                           console=console_child if plan.tty else None, go_fd=go_r,
-                           err_fd=err_w, seccomp=plan.seccomp)
+
+        def start_init() -> NoReturn:
+            container_init.run(plan.spec, rootfs=plan.rootfs, stdio=stdio,
+                               console=console_child if plan.tty else None, go_fd=go_r,
+                               err_fd=err_w, seccomp=plan.seccomp)
+
+        if helper is not None:
+            helper.run(start_init, lambda message: container_init._fail(err_w, 125, message))
+        start_init()
     os.close(go_r)
     os.close(err_w)
     if console is not None:
         console_child.close()
     for fd in set(stdio or ()):
         os.close(fd)
+    init = pid
     try:
-        if cgroup is not None:
-            cgroup.add_process(pid)
-        os.write(go_w, b"1")
+        if helper is not None:
+            init = helper.start(pid, plan.spec)
+        if init:
+            if cgroup is not None:
+                cgroup.add_process(init)
+            os.write(go_w, b"1")
     finally:
         os.close(go_w)
     if console is not None:
@@ -181,11 +198,15 @@ def spawn(plan: Plan, cgroup) -> Started:
     while chunk := os.read(err_r, 4096):  # EOF: execve succeeded (the pipe is O_CLOEXEC)
         report += chunk
     os.close(err_r)
-    if report:
+    if report or not init:
         os.waitpid(pid, 0)
         code, _, message = report.decode(errors="replace").partition(" ")
-        raise StartFailed(int(code) if code.isdigit() else 125, message)
-    return Started(pid=pid, stdin=stdin, outputs=outputs)
+        raise StartFailed(int(code) if code.isdigit() else 125,
+                          message or "user namespace: the helper exited before the init started")
+    if init == pid:
+        return Started(pid=pid, stdin=stdin, outputs=outputs)
+    # The helper relays the init's exit status; signals go to the init itself.
+    return Started(pid=pid, stdin=stdin, outputs=outputs, container_pid=init, signal_pid=init)
 
 
 def exit_status(wait_status: int) -> tuple[int, int]:
@@ -243,7 +264,7 @@ class Monitor:
     def run_once(self, ready: Callable[[], None]) -> tuple[int, bool]:
         """Start the container, relay until it exits; (exit code, OOM killed)."""
         started = spawn(self.plan, self.cgroup)
-        self.child = started.pid
+        self.child = started.signal_pid or started.pid
         shown = started.container_pid or started.pid  # what kill/stop/top must reach
         self.store.update_state(self.plan.container_id, status="running", pid=shown,
                                 pid_start=process_start_time(shown), error="",

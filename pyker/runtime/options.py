@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from pyker.cgroups.resources import DeviceRule, Resources
 from pyker.errors import UsageError
+from pyker.runtime.userns import Remap
 
 ULIMIT_NAMES = {"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
                 "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
@@ -56,6 +57,8 @@ class RunOptions:
     labels: dict[str, str] = field(default_factory=dict, hash=False)
     runtime: str = "pyker"
     init: bool = False
+    userns: str = ""                  # "host": out of a remapped daemon's user namespace
+    userns_remap: Remap | None = None  # the remapped daemon's ranges, when the container has them
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -72,6 +75,8 @@ class RunOptions:
         limits = dict(values.get("limits", {}))
         limits["devices"] = tuple(DeviceRule(**d) for d in limits.get("devices", ()))
         values["limits"] = Resources(**limits)
+        if values.get("userns_remap") is not None:
+            values["userns_remap"] = Remap.from_dict(values["userns_remap"])
         return cls(**values)
 
 

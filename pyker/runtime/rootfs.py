@@ -5,8 +5,9 @@ In order, as runc's rootfs_linux.go does it:
 1. make every mount private, so nothing done here propagates back to the host;
 2. bind the root filesystem onto itself (pivot_root(2) needs a mount point);
 3. mount the spec's mounts under it: /proc, a tmpfs /dev with the default device nodes made
-   by mknod(2), /dev/pts with its own ptmx, /dev/shm, /dev/mqueue, a read-only /sys, and the
-   bind mounts (/etc/hosts, /etc/hostname, /etc/resolv.conf, volumes);
+   by mknod(2) — in a user namespace, where mknod(2) of a device is refused, the host's
+   nodes bound over empty files instead, as runc does —, /dev/pts with its own ptmx,
+   /dev/shm, /dev/mqueue, a read-only /sys, and the bind mounts (/etc/hosts, /etc/hostname, /etc/resolv.conf, volumes);
 4. pivot_root into it and detach the old root, which leaves the host's tree unreachable;
 5. mask paths (/proc/kcore…: /dev/null or an empty read-only tmpfs bound over them) and make
    others read-only (/proc/sys…), then the whole root read-only if asked (``--read-only``).
@@ -90,6 +91,19 @@ def _make_devices(root: Path, devices: tuple[LinuxDevice, ...]) -> None:
             os.chown(path, dev.uid or 0, dev.gid or 0)
     finally:
         os.umask(old)
+    _dev_links(root)
+
+
+def _bind_devices(root: Path, devices: tuple[LinuxDevice, ...]) -> None:
+    """The host's own nodes (``/dev/null``…) bound in: a user namespace may not mknod(2)."""
+    for dev in devices:
+        path = _target(root, dev.path)
+        _ensure(path, directory=False)
+        mount(dev.path, path, None, MountFlag.MS_BIND)
+    _dev_links(root)
+
+
+def _dev_links(root: Path) -> None:
     for source, link in _DEV_LINKS:
         try:
             os.symlink(source, root / link)
@@ -104,7 +118,10 @@ def prepare(spec: Spec, *, rootfs: Path) -> None:
     has_netns = any(ns.type == "network" for ns in spec.linux.namespaces)
     for m in spec.mounts:
         _mount_one(rootfs, m, has_netns=has_netns)
-    _make_devices(rootfs, spec.linux.devices)
+    if any(ns.type == "user" for ns in spec.linux.namespaces):
+        _bind_devices(rootfs, spec.linux.devices)
+    else:
+        _make_devices(rootfs, spec.linux.devices)
 
 
 def pivot(rootfs: Path) -> None:

@@ -21,7 +21,7 @@ from pyker.runtime.users import resolve as resolve_user
 from pyker.security import capabilities
 from pyker.spec.runtime import (
     Capabilities, DeviceCgroup, Linux, LinuxCPU, LinuxMemory, LinuxPids, LinuxResources, Mount,
-    Process, Rlimit, Root, Spec, User,
+    Namespace, Process, Rlimit, Root, Spec, User,
 )
 
 
@@ -112,6 +112,9 @@ def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
     plan = capabilities.plan(caps, uid=user.uid)
     namespaces = [ns for ns in defaults.default_namespaces(cgroup_v2)
                   if not (ns.type == "network" and opts.network == "host")]
+    remap = opts.userns_remap
+    if remap is not None:  # first: it owns every other one (pyker.runtime.userns)
+        namespaces.insert(0, Namespace(type="user"))
     process = Process(
         terminal=opts.tty, user=User(uid=user.uid, gid=user.gid,
                                      additional_gids=user.additional_gids),
@@ -123,6 +126,8 @@ def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
         no_new_privileges=opts.no_new_privileges)
     linux = Linux(
         namespaces=tuple(namespaces), resources=resources(opts.limits),
+        uid_mappings=remap.uid_maps if remap else (),
+        gid_mappings=remap.gid_maps if remap else (),
         cgroups_path=cgroups_path,
         seccomp=None if opts.privileged else spec_seccomp(opts.seccomp, caps),
         masked_paths=() if opts.privileged else (*defaults.MASKED_PATHS,
