@@ -111,10 +111,27 @@ def __getattr__(name: str) -> int:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def bounding_set(status: str = "/proc/self/status") -> int | None:
+    """This process's bounding set (``CapBnd``), or None where it cannot be read."""
+    try:
+        with open(status) as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        return None
+    return None
+
+
 def all_capabilities() -> frozenset[str]:
-    """Every capability both the table and the running kernel know (Docker's "ALL")."""
+    """Docker's "ALL": every capability the table, the running kernel and this process's own
+    bounding set have. A capability outside the bounding set cannot be granted by anyone
+    (capset(2) answers EPERM), as in a sandbox without CAP_SYS_RESOURCE; moby's
+    GetAllCapabilities keeps to the bounding set for the same reason."""
     last = last_cap()
-    return frozenset(name for number, name in NAMES.items() if number <= last)
+    bounding = bounding_set()
+    return frozenset(name for number, name in NAMES.items()
+                     if number <= last and (bounding is None or bounding >> number & 1))
 
 
 def normalize(name: str) -> str:

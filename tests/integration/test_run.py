@@ -192,3 +192,11 @@ def test_init_is_pid_1_and_the_command_its_child(pk):
     rows = [line.split(None, 2) for line in out.splitlines()[1:]]
     assert rows[0] == ["1", "0", "/sbin/docker-init -- ps -o pid,ppid,args"]
     assert rows[1][1] == "1" and rows[1][2] == "ps -o pid,ppid,args"
+
+
+def test_privileged_gets_every_capability_this_host_can_grant(pk):
+    with open("/proc/self/status") as f:
+        bounding = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+    out = pk.out("run", "--rm", "--privileged", "busybox", "sh", "-c",
+                 "grep -E '^(CapEff|Seccomp):' /proc/self/status")
+    assert out == f"CapEff:\t{bounding}\nSeccomp:\t0\n"
