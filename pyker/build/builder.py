@@ -332,7 +332,8 @@ class Builder:
                 created = steps.make_dirs(paths.rootfs, path)
                 if created:  # a layer only when the directory had to be made
                     steps.unmount(paths)
-                    steps.pack_upper(paths.upper, spool, container=False)
+                    steps.pack_upper(paths.upper, spool, container=False,
+                                     shift=self.engine.images.shift)
             self._commit(state, new_config, created_by, key, spool if created else None,
                          name=f"WORKDIR {path}")
 
@@ -375,7 +376,8 @@ class Builder:
                     steps.copy_into(paths.rootfs, found, dest, context.walk, owner,
                                     extract=isinstance(inst, ins.Add))
                     steps.unmount(paths)
-                    steps.pack_upper(paths.upper, spool, container=False)
+                    steps.pack_upper(paths.upper, spool, container=False,
+                                     shift=self.engine.images.shift)
                 self._commit(state, state.config.config, created_by, key, spool, name=text)
 
     @contextmanager

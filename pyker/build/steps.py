@@ -34,6 +34,7 @@ from typing import BinaryIO
 from pyker.errors import BuildError, LayerEscape
 from pyker.fs import atomic, safepath
 from pyker.fs.compression import decompressed, sniff
+from pyker.fs.unpack import IdShift
 from pyker.fs.layer import write_layer
 from pyker.fs.unpack import Unpacker
 from pyker.image.store import Image, ImageStore
@@ -102,10 +103,13 @@ def unmount(paths: Paths) -> None:
         umount(paths.rootfs, detach=True)
 
 
-def pack_upper(upper: Path, spool: BinaryIO, *, container: bool) -> None:
+def pack_upper(upper: Path, spool: BinaryIO, *, container: bool,
+               shift: IdShift | None = None) -> None:
     """The upper dir as a layer tar into ``spool`` (rewound); a container's mount points
-    (/etc/hosts, /dev…) are the runtime's, not the step's, and are left out."""
-    write_layer(upper, spool, root_is_upper=True, exclude=is_init_path if container else None)
+    (/etc/hosts, /dev…) are the runtime's, not the step's, and are left out. ``shift``: a
+    remapped store's owners go back to container ids."""
+    write_layer(upper, spool, root_is_upper=True, exclude=is_init_path if container else None,
+                shift=shift)
     spool.seek(0)
 
 
@@ -149,7 +153,8 @@ def run_in_container(engine, image: Image, request: RunRequest, spool: BinaryIO,
                      run_root=engine.config.run_root)
         if code != 0:
             raise RunFailed(request.shown, code)
-        pack_upper(Paths(root=engine.containers.dir(record.id)).upper, spool, container=True)
+        pack_upper(Paths(root=engine.containers.dir(record.id)).upper, spool, container=True,
+                   shift=engine.images.shift)
     finally:
         remove(engine.containers, engine.containers.load(record.id), force=True)
         on_remove(record.id)

@@ -83,7 +83,8 @@ def apply_layer(stream: BinaryIO, dest: Path, *, name: str,
 
 
 def write_layer(src: Path, out: BinaryIO, *, root_is_upper: bool = True,
-                exclude: Callable[[str], bool] | None = None) -> WrittenLayer:
+                exclude: Callable[[str], bool] | None = None,
+                shift: IdShift | None = None) -> WrittenLayer:
     """Write directory ``src`` to ``out`` as an uncompressed OCI layer tar.
 
     Args:
@@ -93,12 +94,13 @@ def write_layer(src: Path, out: BinaryIO, *, root_is_upper: bool = True,
             plain tree, leave it False so a 0/0 device is not taken for a deletion.
         exclude: given each path relative to ``src`` (``dev/null``), true skips it (and, for a
             directory, all it holds).
+        shift: a remapped store's mapping: owners are written back as container ids.
 
     Raises:
         ArchiveError: the tree holds what a layer cannot carry (see :mod:`pyker.fs.pack`).
     """
     sink = _HashingWriter(out)
-    packer = Packer(src, root_is_upper=root_is_upper, exclude=exclude)
+    packer = Packer(src, root_is_upper=root_is_upper, exclude=exclude, shift=shift)
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT,
                       bufsize=_WRITE_BUFSIZE) as tar:
         packer.pack(tar)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyker.fs.unpack import IdShift
 from pyker.errors import ArchiveError
 from pyker.fs import safepath, whiteout
 from pyker.fs.unpack import PAX_XATTR
@@ -61,12 +62,20 @@ class Packer:
     """Adds the entries of tree ``src`` to an open tar, depth first, names sorted."""
 
     def __init__(self, src: Path, *, root_is_upper: bool,
-                 exclude: Callable[[str], bool] | None) -> None:
+                 exclude: Callable[[str], bool] | None, shift: IdShift | None = None) -> None:
         self.src = src
+        self.shift = shift
         self.root_is_upper = root_is_upper
         self.exclude = exclude
         self.content_size = 0
         self._links: dict[tuple[int, int], str] = {}
+
+    def _header(self, name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
+        info = _header(name, st, kind)
+        if self.shift is not None:  # a remapped store: owners back to the container's ids
+            info.uid = self.shift.container_uid(st.st_uid)
+            info.gid = self.shift.container_gid(st.st_gid)
+        return info
 
     def pack(self, tar: tarfile.TarFile) -> None:
         # A stack of open directories with the names left to visit in each: the walk goes by
@@ -104,7 +113,7 @@ class Packer:
         if self.root_is_upper and whiteout.is_whiteout_device(node.st):
             head, _, leaf = node.rel.rpartition("/")
             name = whiteout.whiteout_name(leaf)
-            tar.addfile(_header(f"{head}/{name}" if head else name, node.st, tarfile.REGTYPE))
+            tar.addfile(self._header(f"{head}/{name}" if head else name, node.st, tarfile.REGTYPE))
             return
         if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             raise ArchiveError(str(self.src),
@@ -112,7 +121,7 @@ class Packer:
         if not stat.S_ISDIR(mode) and node.st.st_nlink > 1:
             first = self._links.setdefault((node.st.st_dev, node.st.st_ino), node.rel)
             if first != node.rel:
-                link = _header(node.rel, node.st, tarfile.LNKTYPE)
+                link = self._header(node.rel, node.st, tarfile.LNKTYPE)
                 link.linkname = first
                 tar.addfile(link)
                 return
@@ -121,7 +130,7 @@ class Packer:
     def _add_inode(self, tar: tarfile.TarFile, node: _Node) -> None:
         """A directory, file, symlink or FIFO, with its xattrs: the first name of an inode."""
         mode = node.st.st_mode
-        info = _header(node.rel, node.st, _TYPES[stat.S_IFMT(mode)])
+        info = self._header(node.rel, node.st, _TYPES[stat.S_IFMT(mode)])
         info.pax_headers = self._xattrs(node)
         if stat.S_ISLNK(mode):
             info.linkname = os.readlink(node.name, dir_fd=node.dir_fd)
@@ -129,7 +138,7 @@ class Packer:
             tar.addfile(info)
             if stat.S_ISDIR(mode) and self.root_is_upper and whiteout.is_opaque(node.proc):
                 marker = f"{node.rel}/{whiteout.OPAQUE_MARKER}"
-                tar.addfile(_header(marker, node.st, tarfile.REGTYPE))
+                tar.addfile(self._header(marker, node.st, tarfile.REGTYPE))
             return
         info.size = node.st.st_size
         # O_NONBLOCK: should a FIFO have taken the file's place, open must not hang on it.

@@ -55,6 +55,9 @@ PAX_XATTR = "SCHILY.xattr."  # how GNU tar, Docker and tarfile carry xattrs in P
 Xattrs = dict[str, bytes]
 
 
+OVERFLOW_ID = 65534  # /proc/sys/kernel/overflowuid: how an unmapped owner shows in a namespace
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IdShift:
     """Container ids to host ids through a user namespace's mappings (uid_map lines)."""
@@ -74,6 +77,20 @@ class IdShift:
 
     def host_gid(self, gid: int) -> int | None:
         return self._host(self.gid_maps, gid)
+
+    @staticmethod
+    def _container(maps: tuple[IdMapping, ...], value: int) -> int:
+        for m in maps:
+            if m.host_id <= value < m.host_id + m.size:
+                return m.container_id + value - m.host_id
+        return OVERFLOW_ID
+
+    def container_uid(self, uid: int) -> int:
+        """The way back, for packing a layer; an unmapped owner is the kernel's overflow id."""
+        return self._container(self.uid_maps, uid)
+
+    def container_gid(self, gid: int) -> int:
+        return self._container(self.gid_maps, gid)
 
 
 class Unpacker:

@@ -99,7 +99,8 @@ def commit(images: ImageStore, containers: ContainerStore, record: Record,
     with tempfile.TemporaryFile(dir=images.tmp_dir) as spool:
         if not empty:
             # Spooled outside the lock: walking a large upper dir must not stall other writers.
-            write_layer(paths.upper, spool, root_is_upper=True, exclude=is_init_path)
+            write_layer(paths.upper, spool, root_is_upper=True, exclude=is_init_path,
+                        shift=images.shift)
             spool.seek(0)
         with images.locked():
             layers = list(parent.manifest.layers)

@@ -141,3 +141,13 @@ def test_a_graph_root_the_remapped_root_cannot_reach_is_named(tmp_path):
     assert "restricts access to the remapped root uid/gid" in proc.stderr.decode()
     for image in cli.out("images", "-q").split():
         cli("rmi", "-f", image, check=False)
+
+
+def test_commit_in_a_remapped_store_keeps_container_owners(pk):
+    """A committed layer carries container ids (0), not the host's remapped ones."""
+    pk("run", "--name", "maker", "busybox", "sh", "-c", "echo made > /made.txt")
+    pk("commit", "maker", "made:v1")
+    pk("rm", "maker")
+    assert pk.out("run", "--rm", "made:v1", "stat", "-c", "%u:%g %n", "/made.txt") == \
+        "0:0 /made.txt\n"
+    pk("rmi", "made:v1")
