@@ -108,6 +108,22 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return _each(args.containers, one)
 
 
+def cmd_restart(args: argparse.Namespace) -> int:
+    """Docker's restart: stop (grace period, then SIGKILL) and start again, detached."""
+    from pyker.runtime.container import stop
+    from pyker.runtime.launch import Attach, start
+
+    engine = Engine()
+
+    def one(name: str) -> None:
+        record = stop(engine.containers, engine.containers.resolve(name), timeout=args.time)
+        start(engine.images, engine.containers, engine.containers.load(record.id),
+              attach=Attach(foreground=False, interactive=False),
+              remove=bool(record.options.get("auto_remove")), run_root=engine.config.run_root)
+        print(name)
+    return _each(args.containers, one)
+
+
 def _signal_number(text: str) -> int:
     name = text.upper()
     if name.isdigit():
@@ -214,7 +230,7 @@ def add(name: str, p: Parser) -> None:
         _add_names(p, cmd_start)
     elif name in ("stop", "restart"):
         p.add_argument("-t", "--time", "--timeout", type=int, default=10)
-        _add_names(p, cmd_stop)
+        _add_names(p, cmd_stop if name == "stop" else cmd_restart)
     elif name == "kill":
         p.add_argument("-s", "--signal", default="KILL")
         _add_names(p, cmd_kill)

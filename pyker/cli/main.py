@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("containers", "Fetch the logs of a container"),
     "ps": ("containers", "List containers"),
     "rename": ("fscmds", "Rename a container"),
+    "restart": ("containers", "Restart one or more containers"),
     "rm": ("containers", "Remove one or more containers"),
     "run": ("containers", "Create and run a new container from an image"),
     "start": ("containers", "Start one or more stopped containers"),
@@ -57,10 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 CONTAINER_GROUP: dict[str, str] = {
     "diff": "fscmds", "commit": "fscmds", "cp": "fscmds", "rename": "fscmds", "prune": "fscmds",
     "run": "containers", "create": "containers", "start": "containers", "stop": "containers",
-    "kill": "containers", "rm": "containers", "ls": "containers", "ps": "containers",
-    "exec": "execute", "top": "execute", "pause": "execute", "unpause": "execute",
-    "stats": "execute", "update": "execute",
-    "logs": "containers", "wait": "containers", "inspect": "containers", "attach": "containers",
+    "kill": "containers", "restart": "containers", "rm": "containers", "ls": "containers",
+    "ps": "containers", "exec": "execute", "top": "execute", "pause": "execute",
+    "unpause": "execute", "stats": "execute", "update": "execute", "logs": "containers",
+    "wait": "containers", "inspect": "containers", "attach": "containers",
 }
 
 EXIT_ENGINE = 125

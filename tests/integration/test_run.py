@@ -200,3 +200,13 @@ def test_privileged_gets_every_capability_this_host_can_grant(pk):
     out = pk.out("run", "--rm", "--privileged", "busybox", "sh", "-c",
                  "grep -E '^(CapEff|Seccomp):' /proc/self/status")
     assert out == f"CapEff:\t{bounding}\nSeccomp:\t0\n"
+
+
+def test_logs_follow_and_restart(pk):
+    pk("run", "-d", "--name", "talker", "busybox", "sh", "-c",
+       "echo a; sleep 0.5; echo b; sleep 0.5; echo c")
+    assert pk.out("logs", "-f", "talker") == "a\nb\nc\n"  # returns when the container stops
+    pk("restart", "-t", "1", "talker")
+    assert pk.out("wait", "talker") == "0\n"
+    assert pk.out("logs", "talker") == "a\nb\nc\n" * 2
+    pk("rm", "talker")
