@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 
 from pyker.fs.safepath import resolve_in_root
+from pyker.runtime.cgroupfs import mount_view
 from pyker.kernel.mount import MountFlag, UmountFlag, mount, pivot_root, umount2
 from pyker.kernel.mount_options import parse_options
 from pyker.spec.runtime import LinuxDevice, Mount, Spec
@@ -59,7 +60,7 @@ _HOST_SYS = Mount(destination="/sys", type="bind", source="/sys", options=("rbin
 
 def _mount_one(root: Path, m: Mount, *, has_netns: bool) -> None:
     if m.type == "cgroup":
-        return  # the container's cgroup view (cgroup namespace) is not mounted yet
+        return  # mounted by prepare(), which knows the container's cgroup
     if m.type == "sysfs" and not has_netns:
         m = _HOST_SYS
     flags, propagation, data = parse_options(list(m.options))
@@ -122,6 +123,8 @@ def prepare(spec: Spec, *, rootfs: Path) -> None:
         _bind_devices(rootfs, spec.linux.devices)
     else:
         _make_devices(rootfs, spec.linux.devices)
+    if spec.linux.cgroups_path and any(m.type == "cgroup" for m in spec.mounts):
+        mount_view(_target(rootfs, "/sys/fs/cgroup"), spec.linux.cgroups_path)
 
 
 def pivot(rootfs: Path) -> None:

@@ -210,3 +210,10 @@ def test_logs_follow_and_restart(pk):
     assert pk.out("wait", "talker") == "0\n"
     assert pk.out("logs", "talker") == "a\nb\nc\n" * 2
     pk("rm", "talker")
+
+
+def test_the_container_sees_its_own_cgroup_read_only(pk):
+    out = pk.out("run", "--rm", "--pids-limit", "7", "busybox", "sh", "-c",
+                 "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; "
+                 "(echo 9 > /sys/fs/cgroup/pids/pids.max) 2>&1 || true")
+    assert out.startswith("7\n") and "Read-only file system" in out
