@@ -49,6 +49,7 @@ class BuildOptions:
     no_cache: bool = False
     target: str = ""
     labels: dict[str, str] = field(default_factory=dict, hash=False)
+    network: str = "host"  # RUN's network: the host's until bridge networking exists
 
 
 @dataclass(slots=True)
@@ -307,7 +308,8 @@ class Builder:
         if self._cached(state, key):
             return
         request = steps.RunRequest(argv=argv, shown=" ".join(argv),
-                                   env=tuple(f"{k}={v}" for k, v in args.items()))
+                                   env=tuple(f"{k}={v}" for k, v in args.items()),
+                                   network=self.options.network)
         with tempfile.TemporaryFile(dir=self.store.tmp_dir) as spool:
             with self.out.container_output():
                 steps.run_in_container(self.engine, state.image, request, spool,

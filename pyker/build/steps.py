@@ -5,7 +5,8 @@ under an empty upper directory, make the change through the mount, and the upper
 *is* the new layer (:func:`pyker.fs.layer.write_layer` spells its whiteouts the OCI way).
 
 * **RUN** runs in a real pyker container created from the current image (its namespaces,
-  capabilities and seccomp, no network), with the build args in its environment; the
+  capabilities and seccomp; the host's network, as Docker allows with ``--network host``,
+  until pyker has its bridge — so ``apt-get install`` works), with the build args in its environment; the
   container's upper dir becomes the layer, minus the runtime's own mount points. The
   container is removed whatever happens, so a failed step leaves no container or mount.
 * **COPY/ADD** and **WORKDIR** need no process: the image is mounted on a scratch overlay
@@ -126,6 +127,7 @@ class RunRequest:
     env: tuple[str, ...]        # build args as NAME=value (the image's env comes by itself)
     user: str = ""
     workdir: str = ""
+    network: str = "host"       # "host" or "none"
 
 
 def run_in_container(engine, image: Image, request: RunRequest, spool: BinaryIO,
@@ -144,7 +146,7 @@ def run_in_container(engine, image: Image, request: RunRequest, spool: BinaryIO,
     from pyker.runtime.options import RunOptions
 
     opts = RunOptions(image=image.id, command=request.argv, entrypoint=(), env=request.env,
-                      user=request.user, workdir=request.workdir, network="none")
+                      user=request.user, workdir=request.workdir, network=request.network)
     record = create(engine.containers, image, opts)
     try:
         on_start(record.id)

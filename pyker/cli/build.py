@@ -45,6 +45,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     tags = tuple(reference.parse_tagged(t) for t in args.tag)
     options = BuildOptions(tags=tags, no_cache=args.no_cache, target=args.target or "",
+                           network="none" if args.network == "none" else "host",
                            build_args=_pairs(args.build_arg, "--build-arg", environ=True),
                            labels=_pairs(args.label, "--label", environ=False))
     out = Output(quiet=args.quiet)
@@ -88,8 +89,8 @@ def add(name: str, p: Parser) -> None:
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--target")
     p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--network", default="none",
-                   help="accepted for compatibility; RUN steps have no network yet")
+    p.add_argument("--network", default="default", choices=["default", "host", "none"],
+                   help="RUN's network: host (the default until pyker has a bridge) or none")
     p.add_argument("context", metavar="PATH | -")
     p.set_defaults(handler=cmd_build)
 

@@ -67,6 +67,30 @@ def _default_name(container_id: str) -> str:
     return f"pyker_{container_id[:8]}"
 
 
+def _write_network_files(directory: Path, hostname: str, *, host: bool) -> None:
+    """/etc/hosts and /etc/resolv.conf for the container, bound in at each start.
+
+    With the host's network the container resolves names as the host does (Docker copies
+    the host's files); in a network namespace of its own with only ``lo`` there is no
+    resolver to name yet, so resolv.conf stays empty.
+    """
+    hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+             f"127.0.1.1\t{hostname}\n")
+    resolv = ""
+    if host:
+        for name in ("hosts", "resolv.conf"):
+            try:
+                text = Path("/etc", name).read_text()
+            except OSError:
+                continue
+            if name == "hosts":
+                hosts = text
+            else:
+                resolv = text
+    (directory / "hosts").write_text(hosts)
+    (directory / "resolv.conf").write_text(resolv)
+
+
 def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
     from pyker.runtime.specgen import command
 
@@ -78,10 +102,7 @@ def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
         d.mkdir(parents=True)
     hostname = opts.hostname or container_id[:12]
     (paths.root / "hostname").write_text(hostname + "\n")
-    (paths.root / "hosts").write_text(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        f"127.0.1.1\t{hostname}\n")
-    (paths.root / "resolv.conf").write_text("")  # no network yet: no resolver to name
+    _write_network_files(paths.root, hostname, host=opts.network == "host")
     record = Record(id=container_id, name=opts.name or _default_name(container_id),
                     image_id=image.id, image_ref=opts.image, created=now_rfc3339(),
                     path=args[0], args=args[1:], options=opts.to_dict(), state=State())
