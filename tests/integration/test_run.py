@@ -73,10 +73,12 @@ def test_network_none_has_only_a_working_loopback(pk):
 
 def test_tp_cgroups_pids_limit_stops_a_fork_bomb(pk):
     proc = pk("run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c",
-              "for i in $(seq 1 40); do sleep 3 & done; wait", check=False)
+              "for i in $(seq 1 40); do sleep 2.718 & done; wait", check=False)
     assert b"Resource temporarily unavailable" in proc.stderr
-    assert not [p for p in Path("/proc").iterdir()  # the PID namespace took them all away
-                if p.name.isdigit() and _cmdline(p).startswith("sleep 3")]
+    deadline = time.monotonic() + 5  # the PID namespace's end takes them all away
+    while time.monotonic() < deadline and _running("sleep 2.718"):
+        time.sleep(0.05)
+    assert not _running("sleep 2.718")
 
 
 def test_tp_cgroups_oom_kill(pk):
@@ -137,6 +139,19 @@ def _leftovers(ids: list[str]) -> list[str]:
     procs = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()
              and _cmdline(p).startswith("sleep 1234")]
     return mounts + cgroups + procs
+
+
+def _running(prefix: str) -> list[str]:
+    """PIDs of live (not zombie) processes whose command line starts with ``prefix``."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and _cmdline(p).startswith(prefix):
+            try:
+                if " Z " not in (p / "stat").read_text().split(")", 1)[1][:4]:
+                    out.append(p.name)
+            except (OSError, IndexError):
+                continue
+    return out
 
 
 def _cmdline(proc: Path) -> str:
