@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from pyker.build import instructions as ins
 from pyker.build import metadata as meta
-from pyker.build import steps
+from pyker.build import stages, steps
 from pyker.build.cache import BuildCache, StepKey
 from pyker.build.context import BuildContext, is_remote
 from pyker.build.output import Output, short
@@ -96,16 +96,16 @@ class Builder:
         """Raises: BuildError (and its subclasses), ImageNotFound for a missing base."""
         for warning in self.dockerfile.warnings:
             self.out.warning(warning)
-        target = self._target()
-        needed = self._needed(target.index)
-        stages = [s for s in self.dockerfile.stages if s.index in needed]
+        target = stages.target(self.dockerfile, self.options.target)
+        needed = stages.needed(self.dockerfile, target.index, self.meta_args, self.escape)
+        chosen = [s for s in self.dockerfile.stages if s.index in needed]
         if self.options.labels:  # the classic builder appends one LABEL to the last stage
             label = ins.Label(line=0, original="LABEL " + " ".join(
                 f"{k}={v}" for k, v in self.options.labels.items()),
                 pairs=tuple(self.options.labels.items()))
-            stages[-1] = replace(stages[-1], instructions=(*stages[-1].instructions, label))
-        self.total = sum(1 + len(s.instructions) for s in stages)
-        for stage in stages:
+            chosen[-1] = replace(chosen[-1], instructions=(*chosen[-1].instructions, label))
+        self.total = sum(1 + len(s.instructions) for s in chosen)
+        for stage in chosen:
             self.built[stage.index] = self._stage(stage)
         image = self.built[target.index]
         if image is None:
@@ -134,48 +134,12 @@ class Builder:
                     values[spec.name] = expand(spec.default, values, escape=self.escape)
         return values
 
-    def _target(self) -> ins.Stage:
-        if not self.options.target:
-            return self.dockerfile.stages[-1]
-        stage = self.dockerfile.stage(self.options.target)
-        if stage is None:
-            raise BuildError(f"failed to reach build target {self.options.target} in "
-                             "Dockerfile")
-        return stage
-
-    def _stage_ref(self, word: str, before: int) -> int | None:
-        """The index of the stage ``word`` names (name or number), among those before."""
-        for stage in self.dockerfile.stages[:before]:
-            if word.lower() in (stage.name, str(stage.index)) and stage.name != "":
-                return stage.index
-            if word.isdigit() and int(word) == stage.index:
-                return stage.index
-        return None
-
-    def _needed(self, index: int) -> set[int]:
-        """The target and every stage it reaches through FROM or COPY --from."""
-        found, todo = set(), [index]
-        while todo:
-            i = todo.pop()
-            if i in found:
-                continue
-            found.add(i)
-            stage = self.dockerfile.stages[i]
-            base = expand(stage.base, self.meta_args, escape=self.escape)
-            refs = [self._stage_ref(base, i) if not base.isdigit() else None]
-            for inst in stage.instructions:
-                if isinstance(inst, ins.Copy) and inst.from_:
-                    refs.append(inst.from_stage if inst.from_stage is not None
-                                else self._stage_ref(inst.from_, len(self.dockerfile.stages)))
-            todo.extend(r for r in refs if r is not None and r != i)
-        return found
-
     # -- one stage -------------------------------------------------------------------------
 
     def _stage(self, stage: ins.Stage) -> Image | None:
         self._announce(stage.original)
         base = expand(stage.base, self.meta_args, escape=self.escape)
-        ref = self._stage_ref(base, stage.index)
+        ref = stages.reference(self.dockerfile, base, stage.index)
         if ref is not None:
             image = self.built[ref]
         elif base.lower() == "scratch":
@@ -390,7 +354,7 @@ class Builder:
             yield self.context, ""
             return
         index = inst.from_stage if isinstance(inst, ins.Copy) and inst.from_stage is not None \
-            else self._stage_ref(from_, len(self.dockerfile.stages))
+            else stages.reference(self.dockerfile, from_, len(self.dockerfile.stages))
         image = self.built.get(index) if index is not None else self.store.resolve(from_)
         if image is None:
             raise BuildError(f"COPY --from={from_}: that stage has no image (FROM scratch)")
