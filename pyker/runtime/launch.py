@@ -109,7 +109,7 @@ def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
                  ready_fd: int | None, detach_fd: int | None = None) -> int:
     """The monitor's whole life; returns the container's final exit code."""
     monitor = Monitor(plan, store, cgroup, detach_fd)
-    monitor._install_signals()
+    monitor.install_signals()
     restarts, code = 0, 0
     try:
         while True:

@@ -246,7 +246,7 @@ class Monitor:
             os.close(self.detach_fd)
             self.detach_fd = None
 
-    def _install_signals(self) -> None:
+    def install_signals(self) -> None:
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
         signal.set_wakeup_fd(self._wake_w)
