@@ -61,11 +61,11 @@ def remove(store: ImageStore, text: str, users: UsersOf, *, force: bool = False)
                              f"{short_id(using[0])} is using its referenced image "
                              f"{short_id(image.id)}", image.id)
         untagged = tuple(t.familiar() for t in image.tags)
-        for t in image.tags:
-            store.untag(image, t)
         if using:  # forced, but a container still needs its layers: keep it as <none>
+            for t in image.tags:
+                store.untag(image, t)
             return Removal(untagged=untagged)
-        store.remove_image(image, users)
+        store.remove_image(image, users)  # drops every descriptor, tagged or not, at once
         return Removal(untagged=untagged, deleted=(image.id,),
                        reclaimed=store.collect_garbage())
 
@@ -79,8 +79,6 @@ def prune(store: ImageStore, users: UsersOf, *, all_unused: bool = False) -> Rem
             if users(image.id) or (image.tags and not all_unused):
                 continue
             untagged += [t.familiar() for t in image.tags]
-            for t in image.tags:
-                store.untag(image, t)
             store.remove_image(image, users)
             deleted.append(image.id)
         reclaimed = store.collect_garbage()
