@@ -82,7 +82,7 @@ def mounted(store: ImageStore, image: Image | None) -> Iterator[Paths]:
     try:
         for d in (paths.upper, paths.work, paths.rootfs):
             d.mkdir()
-        lowers = [layer.path for layer in reversed(store.layers_of(image))] if image else []
+        lowers = store.lower_dirs(image, root) if image else []
         if not lowers:  # scratch: an empty lower, as for an image without layers
             (root / "empty").mkdir()
             lowers = [root / "empty"]

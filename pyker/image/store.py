@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -162,6 +163,27 @@ class ImageStore:
             tmp_blob.unlink(missing_ok=True)
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
+
+    def lower_dirs(self, image: Image, scratch: Path) -> list[Path]:
+        """The image's layer dirs as overlay lowerdirs, top-most first.
+
+        Layer dirs are shared by diffID, so two identical layers of one image (two RUN
+        steps that wrote the same bytes in the same second) would be the same directory
+        twice, which overlayfs refuses (ELOOP: overlapping layers). Each repeat gets its own
+        copy under ``scratch``, so the stack keeps its meaning.
+        """
+        seen: set[Path] = set()
+        out: list[Path] = []
+        for layer in reversed(self.layers_of(image)):
+            path = layer.path
+            if path in seen:
+                copy = scratch / f"dup-{len(out)}"
+                if not copy.exists():
+                    subprocess.run(["cp", "-a", str(path), str(copy)], check=True)
+                path = copy
+            seen.add(layer.path)
+            out.append(path)
+        return out
 
     def layers_of(self, image: Image) -> list[Layer]:
         """The image's layers bottom first (the reverse of overlay's lowerdir order)."""

@@ -115,7 +115,7 @@ def mount_rootfs(images: ImageStore, image: Image, paths: Paths) -> None:
 
     if os.path.ismount(paths.rootfs):
         return
-    lowers = [layer.path for layer in reversed(images.layers_of(image))]
+    lowers = images.lower_dirs(image, paths.root)
     if not lowers:  # an image with no layer (scratch + metadata): an empty lower dir
         empty = paths.root / "empty"
         empty.mkdir(exist_ok=True)

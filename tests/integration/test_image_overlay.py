@@ -49,3 +49,26 @@ def test_copy_on_write_over_store_layers(tmp_path: Path):
         assert tar.extractfile("etc/motd").read() == b"changed in the container\n"
     assert names == ["etc", "etc/.wh.gone", "etc/motd", "new"]
     assert check(store).ok
+
+
+def test_an_image_with_the_same_layer_twice_mounts(tmp_path: Path):
+    """Identical layers share one dir; overlayfs refuses a dir twice (ELOOP), so repeats
+    are mounted from copies and the stack keeps its order."""
+    from dataclasses import replace
+
+    store = ImageStore(tmp_path / "store")
+    image = import_tarball(store, io.BytesIO(tar_of({"f": b"same\n"})), source="-")
+    (desc,) = image.manifest.layers
+    twice = replace(image.config, diff_ids=image.config.diff_ids * 2)
+    with store.locked():
+        doubled = store.commit(twice, [desc, desc])
+    merged = tmp_path / "merged"
+    for d in ("upper", "work", "merged"):
+        (tmp_path / d).mkdir()
+    lowers = store.lower_dirs(doubled, tmp_path)
+    assert len(lowers) == 2 and lowers[0] != lowers[1]
+    mount_overlay(lowers, tmp_path / "upper", tmp_path / "work", merged)
+    try:
+        assert (merged / "f").read_text() == "same\n"
+    finally:
+        umount(merged)
