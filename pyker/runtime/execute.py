@@ -306,6 +306,7 @@ def _command(spec: Spec, req: ExecRequest, stdio: tuple[int, int, int], *, go_r:
         exe = container_init.find_executable(spec.process.args[0], spec.process.env)
         privileges.drop(spec)
         _chdir(spec.process.cwd)  # again as the user: a directory it may not enter fails here
+        container_init.default_signals()
         os.closerange(3, err_w)
         os.closerange(err_w + 1, 65536)
         env = dict(e.split("=", 1) for e in spec.process.env)

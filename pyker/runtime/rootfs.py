@@ -123,6 +123,10 @@ def prepare(spec: Spec, *, rootfs: Path) -> None:
         _bind_devices(rootfs, spec.linux.devices)
     else:
         _make_devices(rootfs, spec.linux.devices)
+
+
+def mount_cgroups(spec: Spec, *, rootfs: Path) -> None:
+    """The container's /sys/fs/cgroup, once the init is in its cgroup (and cgroup namespace)."""
     if spec.linux.cgroups_path and any(m.type == "cgroup" for m in spec.mounts):
         mount_view(_target(rootfs, "/sys/fs/cgroup"), spec.linux.cgroups_path)
 

@@ -64,6 +64,11 @@ def test_exec_user_env_cwd_and_privileges(pk, box):
     assert "CapEff:\t00000000a80425fb" in status and "Seccomp:\t2" in status
 
 
+def test_exec_process_starts_with_default_signals(pk, box):
+    status = pk.out("exec", box[0], "grep", "SigIgn", "/proc/self/status")
+    assert status.split() == ["SigIgn:", "0" * 16]
+
+
 def test_exec_status_stdin_and_errors(pk, box):
     name, _, _ = box
     assert pk("exec", name, "sh", "-c", "exit 7", check=False).returncode == 7

@@ -27,6 +27,13 @@ def test_exit_code_stdin_and_stdout(pk):
     assert (proc.stdout, proc.stderr) == (b"out\n", b"err\n")
 
 
+def test_signals_start_at_their_defaults(pk):
+    """Python ignores SIGPIPE; the container's process must not inherit that (`yes | head`)."""
+    status = pk.out("run", "--rm", "busybox", "grep", "-E", "Sig(Ign|Blk)", "/proc/self/status")
+    assert status.split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16]
+    assert pk.out("run", "--rm", "busybox", "sh", "-c", "yes | head -1; echo end") == "y\nend\n"
+
+
 @pytest.mark.parametrize("command, code, message", [
     ("nosuchcommand", 127, 'exec: "nosuchcommand": executable file not found in $PATH'),
     ("/etc/passwd", 126, 'exec: "/etc/passwd": permission denied'),
