@@ -25,7 +25,7 @@ from pyker.image.store import ImageStore
 from pyker.runtime import cgroup_bridge
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
 from pyker.runtime.logs import rfc3339_nano
-from pyker.runtime.monitor import Monitor, Plan, StartFailed
+from pyker.runtime.monitor import FORWARDED, Monitor, Plan, StartFailed
 from pyker.runtime.options import RunOptions
 from pyker.runtime.state import ContainerStore, Record
 
@@ -106,9 +106,10 @@ def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
 
 
 def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
-                 ready_fd: int | None, detach_fd: int | None = None) -> int:
+                 ready_fd: int | None, detach_fd: int | None = None,
+                 signal_fd: int | None = None) -> int:
     """The monitor's whole life; returns the container's final exit code."""
-    monitor = Monitor(plan, store, cgroup, detach_fd)
+    monitor = Monitor(plan, store, cgroup, detach_fd, signal_fd)
     monitor.install_signals()
     restarts, code = 0, 0
     try:
@@ -189,20 +190,35 @@ def start(images: ImageStore, store: ContainerStore, record: Record, *, attach: 
 
 
 def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> int:
-    """The monitor as the CLI's child, on the user's terminal (raw mode for ``-t``)."""
+    """The monitor as the CLI's child, on the user's terminal (raw mode for ``-t``).
+
+    The signals the CLI receives go to the container (Docker's sig-proxy), through the
+    monitor: over a pipe rather than kill(2), so that the monitor, which gets the terminal's
+    Ctrl-C itself too (same process group), can ignore direct ones and pass each on once.
+    """
     import termios
     import tty
 
     saved = termios.tcgetattr(0) if plan.tty and plan.interactive and os.isatty(0) else None
     detach_r, detach_w = os.pipe2(os.O_CLOEXEC)
+    signal_r, signal_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(detach_r)
+        os.close(signal_w)
         os._exit(_run_child(store, plan, cgroup, remove=remove, ready_fd=None,
-                            detach_fd=detach_w))
+                            detach_fd=detach_w, signal_fd=signal_r))
     os.close(detach_w)
-    previous = {s: signal.signal(s, signal.SIG_IGN)
-                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)}
+    os.close(signal_r)
+    os.set_blocking(signal_w, False)
+
+    def relay(signum: int, _frame: object) -> None:
+        try:
+            os.write(signal_w, bytes([signum]))
+        except OSError:  # the monitor is gone, or the pipe is full of undelivered ones
+            pass
+
+    previous = {s: signal.signal(s, relay) for s in FORWARDED}
     try:
         if saved is not None:
             tty.setraw(0)
@@ -212,6 +228,7 @@ def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> i
         return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
     finally:
         os.close(detach_r)
+        os.close(signal_w)
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
         for s, handler in previous.items():
@@ -219,10 +236,11 @@ def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> i
 
 
 def _run_child(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
-               ready_fd: int | None, detach_fd: int | None = None) -> int:
+               ready_fd: int | None, detach_fd: int | None = None,
+               signal_fd: int | None = None) -> int:
     try:
         return monitor_main(store, plan, cgroup, remove=remove, ready_fd=ready_fd,
-                            detach_fd=detach_fd)
+                            detach_fd=detach_fd, signal_fd=signal_fd)
     except BaseException as err:  # noqa: BLE001 — a forked monitor must never unwind into the CLI
         import traceback
 

@@ -179,15 +179,22 @@ def spawn(plan: Plan, cgroup) -> Started:
     for fd in set(stdio or ()):
         os.close(fd)
     init = pid
+    refused: Exception | None = None
     try:
         if helper is not None:
             init = helper.start(pid, plan.spec)
         if init:
-            if cgroup is not None:
-                cgroup.add_process(init)
-            os.write(go_w, b"1")
+            # The init builds its mounts meanwhile and waits for "go" before anything that
+            # needs its cgroup (pyker.runtime.init._join_cgroup).
+            try:
+                if cgroup is not None:
+                    cgroup.add_process(init)
+            except Exception as err:  # noqa: BLE001 — reported below, with the init's own words
+                refused = err
+            else:
+                os.write(go_w, b"1")
     finally:
-        os.close(go_w)
+        os.close(go_w)  # without "go", the init exits 125
     if console is not None:
         master = _receive_console(console)
         if master is not None:
@@ -198,8 +205,10 @@ def spawn(plan: Plan, cgroup) -> Started:
     while chunk := os.read(err_r, 4096):  # EOF: execve succeeded (the pipe is O_CLOEXEC)
         report += chunk
     os.close(err_r)
-    if report or not init:
+    if report or not init or refused is not None:
         os.waitpid(pid, 0)
+        if not report and refused is not None:
+            raise StartFailed(125, f"cannot join the container's cgroup: {refused}")
         code, _, message = report.decode(errors="replace").partition(" ")
         raise StartFailed(int(code) if code.isdigit() else 125,
                           message or "user namespace: the helper exited before the init started")
@@ -219,9 +228,11 @@ def exit_status(wait_status: int) -> tuple[int, int]:
 
 class Monitor:
     def __init__(self, plan: Plan, store: ContainerStore, cgroup,
-                 detach_fd: int | None = None) -> None:
+                 detach_fd: int | None = None, signal_fd: int | None = None) -> None:
         self.plan, self.store, self.cgroup = plan, store, cgroup
         self.child = 0
+        self.signal_fd = signal_fd  # a foreground CLI's signals (launch._foreground)
+        self.relay: Relay | None = None
         self._wake_r, self._wake_w = _pipe()
         self.detach_fd = detach_fd
         self.server = listen(plan.attach_socket) if plan.attach_socket else None
@@ -245,14 +256,39 @@ class Monitor:
             os.write(self.detach_fd, b"d")
             os.close(self.detach_fd)
             self.detach_fd = None
+        self._own_signals()
+
+    def _own_signals(self) -> None:
+        """No CLI in front any more (detached, or it died): signals sent to the monitor
+        itself are the container's."""
+        if self.signal_fd is not None:
+            if self.relay is not None:
+                self.relay.sel.unregister(self.signal_fd)
+            os.close(self.signal_fd)
+            self.signal_fd = None
+        for sig in FORWARDED:
+            signal.signal(sig, self._forward_signal)
+
+    def _cli_signals(self, fd: int) -> None:
+        if fd != self.signal_fd:  # closed by a detach handled in the same select round
+            return
+        received = os.read(fd, 64)
+        if not received:
+            self._own_signals()
+        for signum in received:
+            self._forward_signal(signum, None)
 
     def install_signals(self) -> None:
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
         signal.set_wakeup_fd(self._wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        # In front of a CLI, the terminal's signals reach the monitor too (one process
+        # group): only the CLI's copies, from the pipe, are passed on. A handler that does
+        # nothing, not SIG_IGN, which the container's process would inherit through exec.
+        direct = self._forward_signal if self.signal_fd is None else (lambda *_: None)
         for sig in FORWARDED:
-            signal.signal(sig, self._forward_signal)
+            signal.signal(sig, direct)
 
     def _forward_signal(self, signum: int, _frame: object) -> None:
         if self.child:
@@ -273,8 +309,10 @@ class Monitor:
                                 monitor_start=process_start_time(os.getpid()))
         ready()
         log = LogWriter(self.plan.log_path)
-        relay = Relay(self.plan, started, log, self.server, self.detach)
+        relay = self.relay = Relay(self.plan, started, log, self.server, self.detach)
         relay.sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        if self.signal_fd is not None:
+            relay.sel.register(self.signal_fd, selectors.EVENT_READ, self._cli_signals)
         status = None
         while status is None:
             relay.pump(None)
@@ -282,6 +320,9 @@ class Monitor:
             if pid:
                 status = wait_status
         relay.sel.unregister(self._wake_r)
+        if self.signal_fd is not None:
+            relay.sel.unregister(self.signal_fd)
+        self.relay = None
         relay.drain()
         log.close()
         if started.stdin is not None and started.stdin not in started.outputs:

@@ -68,6 +68,8 @@ class Relay:
             stream = key.data
             if stream == "wake":  # a signal arrived: the caller checks its child
                 drain(key.fd)
+            elif callable(stream):  # a descriptor the caller registered with its handler
+                stream(key.fd)
             elif stream == "listen":
                 conn, _ = key.fileobj.accept()
                 conn.setblocking(True)
