@@ -176,6 +176,24 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forkserver(args: argparse.Namespace) -> int:
+    from pyker.cli import forkserver
+    from pyker.cli.client import socket_path
+
+    path = Path(socket_path())
+    if args.action == "start":
+        pid = forkserver.start(path, log=path.with_suffix(".log"))
+        print(f"fork server running (pid {pid}) on {path}")
+    elif args.action == "stop":
+        pid = forkserver.stop(path)
+        print(f"fork server stopped (pid {pid})" if pid else "no fork server was running")
+    else:
+        pid = forkserver.running_pid(path)
+        print(f"fork server running (pid {pid}) on {path}" if pid else "no fork server")
+        return 0 if pid else 1
+    return 0
+
+
 def parser(name: str) -> Parser:
     p = new_parser(f"pyker {name}", name)
     if name == "bootstrap":
@@ -196,5 +214,9 @@ def parser(name: str) -> Parser:
                        prog="pyker system info").set_defaults(handler=cmd_info)
         sub.add_parser("check", help="Verify the store's blobs, layers and references",
                        prog="pyker system check").set_defaults(handler=cmd_check)
+        fs = sub.add_parser("forkserver", prog="pyker system forkserver",
+                            help="Start, stop or query the fork server (fast command start)")
+        fs.add_argument("action", choices=["start", "stop", "status"])
+        fs.set_defaults(handler=cmd_forkserver)
     return p
 

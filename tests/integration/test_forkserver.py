@@ -1,0 +1,124 @@
+"""The fork server: commands handed to it behave as when ``pyker`` runs them itself.
+
+Each test module gets a server of its own (private run root and data root); the ``pyker``
+program (bin/pyker, through pyker.cli.client) is what the tests run, as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.requires("root", "overlay", "busybox")
+
+CLIENT = [sys.executable, str(REPO / "bin" / "pyker")]
+
+
+@pytest.fixture(scope="module")
+def env(pk) -> dict[str, str]:
+    run_root = Path(pk.env["PYKER_DATA_ROOT"]).parent / "fs-run"
+    env = {**pk.env, "PYKER_RUN_ROOT": str(run_root)}
+    subprocess.run([*CLIENT, "system", "forkserver", "start"], env=env, check=True,
+                   capture_output=True)
+    yield env
+    subprocess.run([*CLIENT, "system", "forkserver", "stop"], env=env, check=True,
+                   capture_output=True)
+    assert not (run_root / "forkserver.sock").exists()
+
+
+def server_pid(env: dict[str, str]) -> int:
+    return int((Path(env["PYKER_RUN_ROOT"]) / "forkserver.pid").read_text())
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def run(env, *args: str, **kw) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*CLIENT, *args], env=env, capture_output=True, timeout=60, **kw)
+
+
+def test_status_names_the_running_server(env):
+    proc = run(env, "system", "forkserver", "status")
+    assert proc.returncode == 0
+    assert f"pid {server_pid(env)}" in proc.stdout.decode()
+
+
+def test_output_and_exit_status_come_back(env):
+    assert run(env, "run", "--rm", "busybox", "echo", "hello").stdout == b"hello\n"
+    assert run(env, "run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+
+
+def test_the_command_reads_the_clients_stdin(env):
+    proc = run(env, "run", "-i", "--rm", "busybox", "cat", input=b"hi there\n")
+    assert proc.stdout == b"hi there\n"
+
+
+def test_errors_keep_their_line_and_exit_code(env):
+    proc = run(env, "run", "--rm", "no-such-image:1")
+    assert proc.returncode == 125
+    assert proc.stderr.decode().startswith("pyker: ")
+    assert "no-such-image" in proc.stderr.decode()
+
+
+def test_the_command_runs_in_the_clients_directory_with_its_environment(env, tmp_path):
+    proc = run(env, "save", "-o", "busybox.tar", "busybox", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "busybox.tar").stat().st_size > 1_000_000
+    # A data root of its own (env) shows an empty store: the environment travelled.
+    other = {**env, "PYKER_DATA_ROOT": str(tmp_path / "empty-store")}
+    assert run(other, "images", "-q").stdout == b""
+
+
+def test_the_command_is_the_servers_child_not_the_clients(env):
+    client = subprocess.Popen([*CLIENT, "run", "--rm", "busybox", "sleep", "2"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not children(server_pid(env)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert children(server_pid(env)), "no command running under the server"
+        assert children(client.pid) == []
+    finally:
+        assert client.wait(timeout=30) == 0
+
+
+def test_a_signal_to_the_client_reaches_the_container(env):
+    script = "trap 'exit 7' TERM; echo ready; sleep 30 & wait"
+    with subprocess.Popen([*CLIENT, "run", "--rm", "busybox", "sh", "-c", script], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
+        assert client.stdout.readline() == b"ready\n"
+        client.send_signal(signal.SIGTERM)
+        assert client.wait(timeout=30) == 7
+
+
+def test_a_killed_client_takes_its_command_along(env):
+    with subprocess.Popen([*CLIENT, "run", "busybox", "sh", "-c", "echo ready; sleep 60"],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
+        assert client.stdout.readline() == b"ready\n"
+        command = children(server_pid(env))
+        assert len(command) == 1
+        client.kill()
+        client.wait()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{command[0]}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not os.path.exists(f"/proc/{command[0]}")
+    # As with a killed `pyker` process, the container itself goes on; clean it up.
+    names = run(env, "ps", "-aq").stdout.split()
+    assert run(env, "rm", "-f", *[n.decode() for n in names]).returncode == 0
+
+
+def test_without_a_server_the_client_runs_the_command_itself(env, tmp_path):
+    alone = {**env, "PYKER_RUN_ROOT": str(tmp_path / "no-server")}
+    assert run(alone, "run", "--rm", "busybox", "echo", "direct").stdout == b"direct\n"
+    off = {**env, "PYKER_FORKSERVER": "off"}
+    assert run(off, "run", "--rm", "busybox", "echo", "off").stdout == b"off\n"
