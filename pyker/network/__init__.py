@@ -1,0 +1,1 @@
+"""Container networking: IPAM, bridges and veths, NAT and published ports, embedded DNS."""
