@@ -200,3 +200,16 @@ class BuildContextError(BuildError):
         super().__init__(f"{reason}: {path}")
         self.path = path
         self.reason = reason
+
+
+class NetworkError(PykerError):
+    """Base of network errors: bridges, addresses, NAT rules, published ports."""
+
+
+class IptablesError(NetworkError):
+    """iptables is missing, or refused what pyker asked; ``rule`` is the line it rejected
+    (None when the fault is not one line, e.g. the binary is missing)."""
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule

@@ -73,6 +73,7 @@ PROBES = {
     "runc": functools.partial(_binary, "runc", "runc"),
     "debootstrap": functools.partial(_binary, "debootstrap", "debootstrap"),
     "tini": functools.partial(_binary, "tini-static", "tini"),
+    "iptables": functools.partial(_binary, "iptables", "iptables"),
     "cgroup1": functools.partial(_cgroup_fs, "cgroup"),
     "cgroup2": functools.partial(_cgroup_fs, "cgroup2"),
     "seccomp": _seccomp,
