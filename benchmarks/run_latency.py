@@ -11,6 +11,13 @@ variant executes the same ``/bin/true``. Variants run round-robin (one run of ea
 after the warm-ups) so that a drift of the machine weighs on all of them alike. Wall time is
 measured around the whole command (``subprocess.run``), as a user waits for it.
 
+With the Debian packages docker.io and podman installed, ``docker run --rm busybox true`` and
+``podman run --rm busybox true`` are measured too, each on a private store holding the busybox
+that ``pyker save`` wrote, with its default bridge network, inside a network namespace of its
+own (dockerd runs there; podman's runs enter it), so that neither touches the host's
+interfaces or firewall (see _engines.py). ``pyker run --network bridge`` joins them, in a
+namespace of its own too, once pyker offers it (skipped until then).
+
 This is a measurement, not a test: nothing here asserts a timing.
 """
 
@@ -19,54 +26,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-
-@dataclass(slots=True)
-class Variant:
-    name: str
-    argv: list[str]
-    env: dict[str, str] | None = None
-    preexec: Callable[[], None] | None = None
-    note: str = ""
-    skip: str = ""                       # why it is not measured
-    times: list[float] = field(default_factory=list)
-    failures: int = 0
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, -(-len(ordered) * 9 // 10) - 1)]  # nearest rank
-
-
-def _run(cmd: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(cmd, env=env, capture_output=True, **kw)
-
-
-def _pyker_env(tmp: Path, *, bytecode: bool) -> dict[str, str]:
-    env = {**os.environ, "PYKER_DATA_ROOT": str(tmp / "data"), "PYKER_RUN_ROOT": str(tmp / "run"),
-           "PYKER_DAEMON_CONFIG": str(tmp / "daemon.json")}
-    # An installed pyker has its bytecode cached; a sandbox that sets PYTHONDONTWRITEBYTECODE
-    # would make every run recompile every module. Cache it privately, as pip would.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if bytecode:
-        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-    else:  # the standard library keeps its installed bytecode; pyker's is compiled each run
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.pop("PYTHONPYCACHEPREFIX", None)
-    return env
+from _common import (Variant, bootstrap_busybox, loadavg, machine, measure, pyker_env, row, run,
+                     tail)
+from _engines import NetNs, podman_run_flags, podman_store, start_docker, workspace
+from _engines import versions as engine_versions
 
 
 def _bundle(tmp: Path, layer: Path) -> Path:
@@ -92,8 +63,8 @@ def _busybox_layer(data: Path) -> Path:
 def variants(tmp: Path, python: Path, bundle: Path) -> list[Variant]:
     from pyker.runtime import oci_runtime
 
-    env = _pyker_env(tmp, bytecode=True)
-    cold = _pyker_env(tmp, bytecode=False)
+    env = pyker_env(tmp, bytecode=True)
+    cold = pyker_env(tmp, bytecode=False)
     script = python.parent / "pyker"
     rootfs = bundle / "rootfs"
     out = [
@@ -120,42 +91,51 @@ def variants(tmp: Path, python: Path, bundle: Path) -> list[Variant]:
                                                  "--net", "--fork", "chroot", str(rootfs),
                                                  "/bin/true"],
                        note="namespaces without a runtime"))
-    out.append(_podman())
     return out
 
 
-def _podman() -> Variant:
-    podman = shutil.which("podman")
-    v = Variant("podman run --rm", [podman or "podman", "run", "--rm", "busybox", "true"])
-    if podman is None:
-        v.skip = "podman not installed"
-    elif subprocess.run([podman, "image", "exists", "busybox"]).returncode != 0:
-        v.skip = "podman has no busybox image (no Docker Hub here)"
+def engines(tmp: Path, stack: ExitStack, python: Path) -> list[Variant]:
+    """The bridge-network variants, each engine in a network namespace of its own."""
+    image_tar = tmp / "busybox.tar"
+    saved = run([str(python), "-m", "pyker", "save", "-o", str(image_tar), "busybox"],
+                pyker_env(tmp, bytecode=True))
+    err = "" if saved.returncode == 0 else f"pyker save failed, {tail(saved)}"
+    out = [_pyker_bridge(tmp, stack, python)]
+    d, docker_err = start_docker(tmp, stack, image_tar) if not err else (None, err)
+    out.append(Variant("docker run --rm", [*d.client(), "run", "--rm", "busybox", "true"] if d
+                       else [], d.client_env() if d else None, skip=docker_err,
+                       note="docker0 bridge, dockerd in its own netns"))
+    argv, ns, podman_err = podman_store(tmp, stack, image_tar) if not err else ([], None, err)
+    out.append(Variant("podman run --rm", [*argv, "run", "--rm", *podman_run_flags(), "busybox",
+                                           "true"],
+                       preexec=ns.enter() if ns and not podman_err else None, skip=podman_err,
+                       note="netavark bridge, in its own netns"))
+    return out
+
+
+def _pyker_bridge(tmp: Path, stack: ExitStack, python: Path) -> Variant:
+    """Measured once ``pyker run --help`` offers ``--network bridge`` and it runs here."""
+    env = pyker_env(tmp, bytecode=True)
+    v = Variant("pyker run --network bridge", [str(python.parent / "pyker"), "run", "--rm",
+                                                "--network", "bridge", "busybox", "true"], env,
+                note="in its own netns")
+    text = run([str(python), "-m", "pyker", "run", "--help"], env).stdout.decode()
+    option = re.search(r"--network NETWORK.*?(?=\n  -|\Z)", text, re.S)
+    offered = bool(option and re.search(r"\bbridge\b(?!\s*:\s*coming)", option.group(0)))
+    if not offered:
+        v.skip = "pyker bridge networking not built yet"
+        return v
+    ns = NetNs(f"pyk-pyker-{os.getpid()}", tmp / "pyker-netns-keep")
+    stack.callback(ns.delete)
+    err = ns.create()
+    if err:
+        v.skip = f"no network namespace for it: {err}"
+        return v
+    v.preexec = ns.enter()
+    trial = run(v.argv, env, preexec_fn=v.preexec)
+    if trial.returncode != 0:
+        v.skip = f"pyker bridge networking not built yet ({tail(trial)})"
     return v
-
-
-def once(v: Variant, index: int) -> float | None:
-    argv = [a.replace("{id}", f"bench-{os.getpid()}-{index}") for a in v.argv]
-    start = time.perf_counter()
-    proc = subprocess.run(argv, env=v.env, preexec_fn=v.preexec, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        v.failures += 1
-        if not v.times and v.failures >= 3:
-            v.skip = f"fails here: {proc.stderr.decode(errors='replace').strip()[:200]}"
-        return None
-    return elapsed
-
-
-def measure(vs: list[Variant], runs: int, warmup: int) -> None:
-    for i in range(warmup + runs):
-        for v in vs:
-            if v.skip:
-                continue
-            t = once(v, i)
-            if t is not None and i >= warmup:
-                v.times.append(t)
 
 
 def report(vs: list[Variant], runs: int, warmup: int) -> dict[str, object]:
@@ -168,32 +148,29 @@ def report(vs: list[Variant], runs: int, warmup: int) -> dict[str, object]:
             print(f"{v.name:<32} {'skipped: ' + (v.skip or 'no successful run')}")
             rows.append({"name": v.name, "skipped": v.skip or "no successful run"})
             continue
-        med, hi, lo = statistics.median(v.times), p90(v.times), min(v.times)
-        ratio = med / base_median if base_median else None
-        print(f"{v.name:<32} {med * 1e3:>10.1f} {hi * 1e3:>9.1f} {lo * 1e3:>8.1f} "
-              f"{ratio if ratio else float('nan'):>6.1f}x  {len(v.times)}"
+        r = row(v, statistics.median(v.times) / base_median if base_median else None,
+                "ratio_to_runc")
+        ratio = r["ratio_to_runc"]
+        print(f"{v.name:<32} {r['median_s'] * 1e3:>10.1f} {r['p90_s'] * 1e3:>9.1f} "
+              f"{r['min_s'] * 1e3:>8.1f} {ratio if ratio else float('nan'):>6.1f}x  {len(v.times)}"
               + (f"  ({v.note})" if v.note else "") + (f" [{v.failures} failed]" if v.failures else ""))
-        rows.append({"name": v.name, "median_s": med, "p90_s": hi, "min_s": lo,
-                     "mean_s": statistics.fmean(v.times), "runs": len(v.times),
-                     "failures": v.failures, "ratio_to_runc": ratio, "note": v.note,
-                     "argv": v.argv, "times_s": v.times})
+        rows.append(r)
         if ratio and v is not base:
             lines.append(f"{v.name}/runc = {ratio:.1f}x")
     print()
     for line in lines:
         print(line)
-    return {"runs": runs, "warmup": warmup, "host": platform.node(), "kernel": platform.release(),
-            "python": sys.version.split()[0], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "versions": _versions(), "results": rows}
+    return {"runs": runs, "warmup": warmup, **machine(), "versions": _versions(),
+            "results": rows}
 
 
 def _versions() -> dict[str, str]:
     out = {}
-    for tool in ("runc", "crun", "podman"):
+    for tool in ("runc", "crun"):
         if shutil.which(tool):
             text = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
             out[tool] = text.splitlines()[0] if text else "?"
-    return out
+    return out | engine_versions()
 
 
 def main() -> int:
@@ -206,26 +183,24 @@ def main() -> int:
     if os.geteuid() != 0:
         print("run_latency: needs root (namespaces, overlay mounts, cgroups)", file=sys.stderr)
         return 1
-    tmp = Path(tempfile.mkdtemp(prefix="pyker-bench-"))
-    try:
+    with workspace("pyker-bench-", keep=args.keep) as (tmp, stack):
         python = Path(sys.executable)
-        env = _pyker_env(tmp, bytecode=True)
-        proc = _run([str(python), "-m", "pyker", "bootstrap", "busybox"], env)
-        if proc.returncode != 0:
-            print(f"bootstrap failed: {proc.stderr.decode(errors='replace')}", file=sys.stderr)
+        err = bootstrap_busybox(tmp, python)
+        if err:
+            print(f"bootstrap failed: {err}", file=sys.stderr)
             return 1
         bundle = _bundle(tmp, _busybox_layer(tmp / "data"))
-        vs = variants(tmp, python, bundle)
+        vs = variants(tmp, python, bundle) + engines(tmp, stack, python)
+        before = loadavg()
         print(f"{args.runs} runs each after {args.warmup} warm-ups, round-robin; data in {tmp}")
         measure(vs, args.runs, args.warmup)
         result = report(vs, args.runs, args.warmup)
+        result["loadavg_before"], result["loadavg_after"] = before, loadavg()
+        print(f"\nload average before {before}, after {result['loadavg_after']}")
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
             print(f"\nresults written to {args.json}")
         return 0
-    finally:
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
