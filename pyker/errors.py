@@ -213,3 +213,11 @@ class IptablesError(NetworkError):
     def __init__(self, message: str, *, rule: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
+
+
+class NetworkNotFound(NetworkError):
+    """No network has this name, id or id prefix (or the prefix names several)."""
+
+    def __init__(self, ref: str, message: str | None = None) -> None:
+        super().__init__(message or f"network {ref} not found")
+        self.ref = ref
