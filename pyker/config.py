@@ -34,6 +34,7 @@ class EngineConfig:
     run_root: Path
     config_file: Path
     userns_remap: Remap | None = None  # a remapped daemon (data_root is then its subdir)
+    bip: str | None = None  # the default bridge's gateway/prefix ("192.168.5.1/24"), as Docker
 
 
 def _read_daemon_json(path: Path) -> dict[str, object]:
@@ -52,6 +53,16 @@ def _read_daemon_json(path: Path) -> dict[str, object]:
     if "userns-remap" in doc and not isinstance(doc["userns-remap"], str):
         raise ConfigError(str(path),
                           f'"userns-remap" must be a string, got {doc["userns-remap"]!r}')
+    if "bip" in doc:
+        import ipaddress
+
+        try:
+            ipaddress.ip_interface(str(doc["bip"]))
+            if "/" not in str(doc["bip"]):
+                raise ValueError("no prefix length")
+        except ValueError as err:
+            raise ConfigError(str(path), f'"bip" must be an address with its prefix length '
+                                         f'(192.168.5.1/24), got {doc["bip"]!r}') from err
     for key in ("data-root", "exec-root"):
         if key in doc and not (isinstance(doc[key], str) and doc[key].startswith("/")):
             raise ConfigError(str(path), f'"{key}" must be an absolute path, got {doc[key]!r}')
@@ -77,5 +88,5 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> EngineConf
         data_root = os.path.join(data_root, remap.dir_name)
     return EngineConfig(
         data_root=Path(data_root), run_root=Path(run_root), config_file=config_file,
-        userns_remap=remap,
+        userns_remap=remap, bip=str(doc["bip"]) if doc.get("bip") else None,
     )

@@ -43,6 +43,12 @@ class Engine:
 
         return ContainerStore(self.containers_dir)
 
+    @cached_property
+    def networks(self):
+        from pyker.network.store import NetworkStore
+
+        return NetworkStore(self.data_root)
+
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of the containers created from ``image_id`` (running or not)."""
         out = []

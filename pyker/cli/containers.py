@@ -168,13 +168,31 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return _each(args.containers, one)
 
 
+def _ports_column(engine: Engine, record) -> str:
+    """``ps``'s PORTS: what the container's last start published (docker/cli's format)."""
+    from pyker.runtime.network_bridge import settings
+
+    state = settings(engine.containers.dir(record.id))
+    if not state or not state.get("ports") or record.state.status not in ("running", "paused"):
+        return ""
+    from pyker.network.ports import PortBinding
+    from pyker.network.ports_display import format_ps_ports, inspect_ports
+
+    return format_ps_ports(inspect_ports(
+        PortBinding(host_ip=p["host_ip"], host_port=p["host_port"],
+                    container_port=p["container_port"], proto=p["proto"])
+        for p in state["ports"]))
+
+
 def cmd_ps(args: argparse.Namespace) -> int:
     from pyker.cli.gotemplate import format_rows
     from pyker.cli.ps import rows
 
-    records = list(Engine().containers.all())
+    engine = Engine()
+    records = list(engine.containers.all())
     table = rows(records, show_all=args.all or args.last is not None or args.latest,
-                 no_trunc=args.no_trunc, filters=args.filter)
+                 no_trunc=args.no_trunc, filters=args.filter,
+                 ports=lambda r: _ports_column(engine, r))
     if args.latest:
         table = table[:1]
     elif args.last is not None:

@@ -48,6 +48,7 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "CpusetMems": limits.get("cpuset_mems") or "",
             "PidsLimit": limits.get("pids_limit"), "Runtime": o.get("runtime"),
         },
+        "NetworkSettings": network_settings(engine, record),
         "GraphDriver": {"Name": "overlay2", "Data": {
             "MergedDir": str(paths.rootfs), "UpperDir": str(paths.upper),
             "WorkDir": str(paths.work)}},
@@ -59,6 +60,33 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "Entrypoint": o.get("entrypoint"), "Labels": o.get("labels") or {},
         },
     }
+
+
+def network_settings(engine: Engine, record: Record) -> dict[str, object]:
+    """Docker's NetworkSettings: the default bridge's address at the top level, every
+    network's endpoint under Networks, published ports under Ports."""
+    from pyker.runtime.network_bridge import settings
+
+    state = settings(engine.containers.dir(record.id)) or {}
+    networks = {name: {"IPAMConfig": None, "Links": None, "Aliases": ep.get("Aliases"),
+                       "MacAddress": ep["MacAddress"], "NetworkID": ep["NetworkID"],
+                       "EndpointID": ep["EndpointID"], "Gateway": ep["Gateway"],
+                       "IPAddress": ep["IPAddress"], "IPPrefixLen": ep["IPPrefixLen"],
+                       "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0}
+                for name, ep in state.get("networks", {}).items()}
+    mode = record.options.get("network", "bridge")
+    if not networks and mode in ("none", "host"):
+        networks = {mode: {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                           "IPPrefixLen": 0, "MacAddress": ""}}
+    default = networks.get("bridge", {})
+    ports: dict[str, object] = {}
+    for p in state.get("ports", ()):
+        ports.setdefault(f"{p['container_port']}/{p['proto']}", []).append(
+            {"HostIp": p["host_ip"], "HostPort": str(p["host_port"])})
+    return {"Bridge": "", "SandboxKey": state.get("netns", ""), "Ports": ports,
+            "Gateway": default.get("Gateway", ""), "IPAddress": default.get("IPAddress", ""),
+            "IPPrefixLen": default.get("IPPrefixLen", 0),
+            "MacAddress": default.get("MacAddress", ""), "Networks": networks}
 
 
 def _find(engine: Engine, name: str, kind: str | None) -> dict[str, object]:

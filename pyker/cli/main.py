@@ -49,6 +49,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rmi": ("images", "Remove one or more images"),
     "save": ("images", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "system": ("system", "Manage pyker"),
+    "network": ("network", "Manage networks"),
+    "port": ("network", "List port mappings or a specific mapping for the container"),
     "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "info": ("system", "Display system-wide information"),
     "version": ("system", "Show the pyker version information"),
@@ -62,6 +64,7 @@ CONTAINER_GROUP: dict[str, str] = {
     "ps": "containers", "exec": "execute", "top": "execute", "pause": "execute",
     "unpause": "execute", "stats": "execute", "update": "execute", "logs": "containers",
     "wait": "containers", "inspect": "containers", "attach": "containers",
+    "port": "network",
 }
 
 EXIT_ENGINE = 125

@@ -66,8 +66,8 @@ def _match(record: Record, flt: str) -> bool:
     raise UsageError(f'invalid filter "{key}"')
 
 
-def rows(records: list[Record], *, show_all: bool, no_trunc: bool,
-         filters: list[str]) -> list[dict[str, object]]:
+def rows(records: list[Record], *, show_all: bool, no_trunc: bool, filters: list[str],
+         ports=lambda record: "") -> list[dict[str, object]]:
     records = sorted(records, key=lambda r: r.created, reverse=True)
     out = []
     for r in records:
@@ -79,7 +79,7 @@ def rows(records: list[Record], *, show_all: bool, no_trunc: bool,
         out.append({"ID": r.id if no_trunc else r.id[:12], "Image": r.image_ref,
                     "Command": command_text(r, no_trunc), "CreatedSince": since(r.created),
                     "RunningFor": since(r.created), "CreatedAt": go_time(r.created),
-                    "Status": status_text(r), "State": r.state.status, "Ports": "",
+                    "Status": status_text(r), "State": r.state.status, "Ports": ports(r),
                     "Names": r.name, "Labels": ",".join(
                         f"{k}={v}" for k, v in r.options.get("labels", {}).items()),
                     "Size": "0B"})

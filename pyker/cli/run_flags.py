@@ -25,7 +25,18 @@ def add_run_flags(p: Parser) -> None:
     a("-u", "--user", default="")
     a("-h", "--hostname", default="")
     a("--help", action="help", help="show this help")
-    a("--network", "--net", default="none", help="none or host (bridge: coming)")
+    a("--network", "--net", default="bridge",
+      help="bridge (default), none, host, container:NAME, or a network's name")
+    a("--ip", default="", help="IPv4 address on a user network")
+    a("--network-alias", "--net-alias", action="append", default=[], dest="aliases")
+    a("-p", "--publish", action="append", default=[], help="[ip:][hostPort:]containerPort[/proto]")
+    a("-P", "--publish-all", action="store_true", help="publish every exposed port")
+    a("--expose", action="append", default=[])
+    a("--dns", action="append", default=[])
+    a("--dns-search", action="append", default=[])
+    a("--dns-option", action="append", default=[])
+    a("--add-host", action="append", default=[])
+    a("--link", action="append", default=[])
     a("--cap-add", action="append", default=[])
     a("--cap-drop", action="append", default=[])
     a("--privileged", action="store_true")
@@ -121,11 +132,43 @@ def _userns_remap(args: argparse.Namespace):
     return remap
 
 
+def _check_network_flags(args: argparse.Namespace) -> None:
+    """Docker's create-time checks: bad values fail before anything exists."""
+    from pyker.network.ports import parse_publish
+    from pyker.network.resolvconf import parse_add_host
+
+    for spec in args.publish:
+        parse_publish(spec)
+    for entry in args.add_host:
+        parse_add_host(entry)
+    predefined = args.network in ("bridge", "default", "none", "host")
+    if args.network.startswith("container:"):
+        if args.publish or args.publish_all:
+            raise UsageError("conflicting options: port publishing and the container type "
+                             "network mode")
+        if args.hostname:
+            raise UsageError("conflicting options: hostname and the network mode")
+    elif not predefined:
+        from pyker.engine import Engine
+
+        Engine().networks.get(args.network)  # NetworkNotFound: "network X not found"
+    if args.ip and predefined:
+        raise UsageError("user specified IP address is supported on user defined networks only")
+    if args.aliases and predefined:
+        raise UsageError("network-scoped alias is supported only for containers in user "
+                         "defined networks")
+    if args.network == "host" and (args.publish or args.publish_all):
+        import sys
+
+        print("WARNING: Published ports are discarded when using host network mode",
+              file=sys.stderr)
+        args.publish, args.publish_all = [], False
+
+
 def run_options(args: argparse.Namespace):
     from pyker.runtime.options import RunOptions, parse_restart, parse_ulimit
 
-    if args.network not in ("none", "host", "default", "bridge"):
-        raise UsageError(f'network {args.network} not found')
+    _check_network_flags(args)
     restart, retries = parse_restart(args.restart)
     if restart != "no" and args.rm:
         raise UsageError("conflicting options: --restart and --rm")
@@ -139,7 +182,11 @@ def run_options(args: argparse.Namespace):
         image=args.image, command=tuple(args.command), entrypoint=entrypoint, name=args.name,
         hostname=args.hostname, env=tuple(env), workdir=args.workdir, user=args.user,
         tty=args.tty, interactive=args.interactive, detach=args.detach, auto_remove=args.rm,
-        network="none" if args.network in ("default", "bridge") else args.network,
+        network="bridge" if args.network == "default" else args.network, ip=args.ip,
+        aliases=tuple(args.aliases), publish=tuple(args.publish),
+        publish_all=args.publish_all, expose=tuple(args.expose), dns=tuple(args.dns),
+        dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option),
+        add_hosts=tuple(args.add_host), links=tuple(args.link),
         cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop),
         privileged=args.privileged, seccomp=seccomp, no_new_privileges=nnp,
         read_only=args.read_only, ulimits=tuple(parse_ulimit(u) for u in args.ulimit),

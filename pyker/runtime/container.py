@@ -203,4 +203,9 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False) -> Non
     paths = Paths(root=store.dir(record.id))
     unmount_rootfs(paths)
     destroy_cgroup(record.id)
+    from pyker.runtime import network_bridge
+
+    if network_bridge.settings(paths.root) is not None:  # its monitor died before cleaning
+        network_bridge.teardown(network_bridge.Context(containers=store, run_root=None),
+                                record.id, paths.root)
     shutil.rmtree(paths.root, ignore_errors=False)

@@ -160,15 +160,31 @@ def _own(pid: int, name: str) -> bool:
     return os.stat(f"/proc/{pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino
 
 
+NS_GET_USERNS = 0xB701  # <linux/nsfs.h> _IO(0xb7, 0x1): the owning user namespace, as an fd
+
+
+def _host_owned(fd: int) -> bool:
+    """Whether the namespace open on ``fd`` belongs to the host's user namespace."""
+    owner = fcntl.ioctl(fd, NS_GET_USERNS, 0)
+    try:
+        return os.fstat(owner).st_ino == os.stat("/proc/self/ns/user").st_ino
+    finally:
+        os.close(owner)
+
+
 def _open_namespaces(pid: int, start: int) -> list[tuple[int, CloneFlag]]:
-    # A user namespace first: joining it gives the capabilities that joining the others,
-    # which it owns, requires (setns(2)); the joiner then becomes its root. Namespaces the
-    # container shares with the host are not joined: from inside a user namespace that
-    # would be refused, and it is a no-op anyway.
+    # A user namespace before the namespaces it owns: joining it gives the capabilities that
+    # joining them requires (setns(2)); the joiner then becomes its root. A namespace the host
+    # owns (a bridge network's, made before the container) is joined before it, while the
+    # joiner is still the host's root. Namespaces the container shares with the host are not
+    # joined: from inside a user namespace that would be refused, and it is a no-op anyway.
     names = [(name, flag) for name, flag in (("user", CloneFlag.CLONE_NEWUSER), *NAMESPACES)
              if _own(pid, name)]
     fds = [(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag)
            for name, flag in names]
+    if fds and fds[0][1] == CloneFlag.CLONE_NEWUSER:
+        first = [(fd, flag) for fd, flag in fds[1:] if _host_owned(fd)]
+        fds = first + [item for item in fds if item not in first]
     if not alive(pid, start):  # the PID was reused between the record and the open
         for fd, _ in fds:
             os.close(fd)

@@ -33,7 +33,7 @@ import termios
 from pathlib import Path
 from typing import NoReturn
 
-from pyker.kernel.namespaces import CloneFlag, sethostname, unshare
+from pyker.kernel.namespaces import CloneFlag, sethostname, setns, unshare
 from pyker.kernel.netif import set_up
 from pyker.runtime import privileges
 from pyker.runtime import rootfs as container_fs
@@ -42,6 +42,24 @@ from pyker.spec.runtime import Spec
 
 NAMESPACE_FLAGS = {"mount": CloneFlag.CLONE_NEWNS, "uts": CloneFlag.CLONE_NEWUTS,
                    "ipc": CloneFlag.CLONE_NEWIPC, "network": CloneFlag.CLONE_NEWNET}
+NS_PROC_NAMES = {"mount": "mnt", "uts": "uts", "ipc": "ipc", "network": "net"}
+
+
+def join_namespaces(spec: Spec) -> None:
+    """Enter the namespaces the spec names by path (a network namespace pyker prepared, or
+    another container's: ``--network container:NAME``), unless already in them. With a user
+    namespace, its helper joins them first, while it still has the host's privileges (a
+    namespace the host owns cannot be joined from inside, nor its pinned file reached)."""
+    for ns in spec.linux.namespaces:
+        if ns.path and ns.type in NAMESPACE_FLAGS:
+            proc = f"/proc/self/ns/{NS_PROC_NAMES[ns.type]}"
+            if os.stat(ns.path).st_ino == os.stat(proc).st_ino:
+                continue
+            fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                setns(fd, NAMESPACE_FLAGS[ns.type])
+            finally:
+                os.close(fd)
 
 
 def _unshare(spec: Spec) -> None:
@@ -161,11 +179,13 @@ def _close_fds(keep: int) -> None:
 
 def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
         console: socket.socket | None, go_fd: int, err_fd: int,
-        seccomp: bytes | None = None) -> NoReturn:
+        seccomp: bytes | None = None, joined: bool = False) -> NoReturn:
     """Become the container's process; never returns (exec or _exit)."""
     try:
         if stdio is not None:
             _stdio(stdio)
+        if not joined:  # else a user namespace's helper did, before making it
+            join_namespaces(spec)
         _unshare(spec)
         container_fs.prepare(spec, rootfs=rootfs)
         _join_cgroup(spec, go_fd)

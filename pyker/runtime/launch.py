@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pyker.errors import ExecError, PykerError
 from pyker.image.store import ImageStore
-from pyker.runtime import cgroup_bridge
+from pyker.runtime import cgroup_bridge, network_bridge
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
 from pyker.runtime.logs import rfc3339_nano
 from pyker.runtime.monitor import FORWARDED, Monitor, Plan, StartFailed
@@ -54,18 +54,25 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     if opts.userns_remap is not None:
         _for_remapped_root(paths, opts.userns_remap)
     mount_rootfs(images, image, paths)
+    net = None
     try:
+        if opts.network not in ("none", "host"):
+            net = network_bridge.setup(network_bridge.Context.of(store, run_root), record,
+                                       opts, image, paths.root)
         cgroups_path = (oci_runtime.cgroups_path(record.id) if external
                         else cgroup_bridge.path_of(record.id))
         spec = generate(opts, image, container_id=record.id, rootfs=paths.rootfs,
                         container_dir=paths.root, cgroups_path=cgroups_path,
-                        cgroup_v2=cgroup_bridge.is_v2())
+                        cgroup_v2=cgroup_bridge.is_v2(), netns_path=net.netns if net else "")
         validate(spec)
         spec.dump(paths.bundle / "config.json")
         program = None if external else _seccomp(spec, store)
         # An external runtime creates (and removes) the cgroup itself, from cgroupsPath.
         cgroup = None if external else cgroup_bridge.create(spec, record.id)
     except BaseException:
+        if net is not None:
+            network_bridge.teardown(network_bridge.Context.of(store, run_root), record.id,
+                                    paths.root)
         unmount_rootfs(paths)
         raise
     return Plan(container_id=record.id, spec=spec, rootfs=paths.rootfs, log_path=paths.log,
@@ -73,7 +80,10 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                 restart=opts.restart, max_retries=opts.max_retries,
                 attach_socket=run_root / record.id / "attach.sock", runtime=opts.runtime,
                 bundle=paths.bundle, state_root=run_root / opts.runtime,
-                seccomp=program), cgroup
+                seccomp=program, run_root=run_root,
+                dns_networks=net.dns_networks if net else (),
+                dns_upstreams=net.dns_upstreams if net else (),
+                netns=net.netns if net else ""), cgroup
 
 
 def _for_remapped_root(paths: Paths, remap) -> None:
@@ -98,6 +108,9 @@ def _seccomp(spec, store: ContainerStore) -> bytes | None:
 def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
     if cgroup is not None:
         cgroup_bridge.release(cgroup)
+    if plan.run_root is not None and plan.netns and not plan.netns.startswith("/proc/"):
+        network_bridge.teardown(network_bridge.Context.of(store, plan.run_root),
+                                plan.container_id, store.dir(plan.container_id))
     unmount_rootfs(Paths(root=store.dir(plan.container_id)))
     if remove:
         from pyker.runtime.container import remove as remove_container

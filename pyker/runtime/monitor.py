@@ -50,6 +50,10 @@ class Plan:
     runtime: str = "pyker"        # or "runc"/"crun": the same bundle, another runtime
     bundle: Path | None = None
     state_root: Path | None = None
+    run_root: Path | None = None
+    netns: str = ""                      # the network namespace pyker prepared, if any
+    dns_networks: tuple[str, ...] = ()   # user networks: the monitor serves 127.0.0.11
+    dns_upstreams: tuple[str, ...] = ()  # --dns servers, else the host's
 
 
 @dataclass(slots=True)
@@ -167,9 +171,13 @@ def spawn(plan: Plan, cgroup) -> Started:
         def start_init() -> NoReturn:
             container_init.run(plan.spec, rootfs=plan.rootfs, stdio=stdio,
                                console=console_child if plan.tty else None, go_fd=go_r,
-                               err_fd=err_w, seccomp=plan.seccomp)
+                               err_fd=err_w, seccomp=plan.seccomp, joined=helper is not None)
 
         if helper is not None:
+            try:  # while still the host's root: a namespace it owns can be joined only now
+                container_init.join_namespaces(plan.spec)
+            except OSError as err:
+                container_init._fail(err_w, 125, str(err))
             helper.run(start_init, lambda message: container_init._fail(err_w, 125, message))
         start_init()
     os.close(go_r)
@@ -232,6 +240,7 @@ class Monitor:
         self.plan, self.store, self.cgroup = plan, store, cgroup
         self.child = 0
         self.signal_fd = signal_fd  # a foreground CLI's signals (launch._foreground)
+        self.dns = None             # the embedded DNS server, on user networks
         self.relay: Relay | None = None
         self._wake_r, self._wake_w = _pipe()
         self.detach_fd = detach_fd
@@ -299,6 +308,11 @@ class Monitor:
 
     def run_once(self, ready: Callable[[], None]) -> tuple[int, bool]:
         """Start the container, relay until it exits; (exit code, OOM killed)."""
+        if self.plan.dns_networks and self.dns is None:  # bound before the container asks
+            from pyker.runtime.network_bridge import dns_server
+
+            self.dns = dns_server(self.store.root.parent, self.plan.container_id,
+                                  self.plan.netns, self.plan.dns_upstreams)
         started = spawn(self.plan, self.cgroup)
         self.child = started.signal_pid or started.pid
         shown = started.container_pid or started.pid  # what kill/stop/top must reach
@@ -313,15 +327,22 @@ class Monitor:
         relay.sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         if self.signal_fd is not None:
             relay.sel.register(self.signal_fd, selectors.EVENT_READ, self._cli_signals)
+        dns = self._serve_dns(relay)
         status = None
         while status is None:
-            relay.pump(None)
+            deadline = dns.next_deadline() if dns is not None else None
+            relay.pump(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if dns is not None:
+                dns.expire()
             pid, wait_status = os.waitpid(started.pid, os.WNOHANG)
             if pid:
                 status = wait_status
         relay.sel.unregister(self._wake_r)
         if self.signal_fd is not None:
             relay.sel.unregister(self.signal_fd)
+        if dns is not None:
+            relay.sel.unregister(dns.fileno())
+            relay.sel.unregister(dns.upstream_fileno())
         self.relay = None
         relay.drain()
         log.close()
@@ -331,6 +352,16 @@ class Monitor:
         code, _ = exit_status(status)
         oom = bool(self.cgroup is not None and self.cgroup.oom_killed())
         return code, oom
+
+    def _serve_dns(self, relay: Relay):
+        """Answer 127.0.0.11 in the container's namespace from this loop (user networks)."""
+        if self.dns is None:
+            return None
+        relay.sel.register(self.dns.fileno(), selectors.EVENT_READ,
+                           lambda _fd: self.dns.handle_readable())
+        relay.sel.register(self.dns.upstream_fileno(), selectors.EVENT_READ,
+                           lambda _fd: self.dns.handle_upstream())
+        return self.dns
 
     def should_restart(self, code: int, restarts: int) -> bool:
         record = self.store.load_raw(self.plan.container_id)

@@ -43,7 +43,17 @@ class RunOptions:
     interactive: bool = False
     detach: bool = False
     auto_remove: bool = False
-    network: str = "none"
+    network: str = "bridge"           # bridge, none, host, container:NAME, or a network's name
+    ip: str = ""                      # --ip on a user network
+    aliases: tuple[str, ...] = ()     # --network-alias
+    publish: tuple[str, ...] = ()     # -p, as given (pyker.network.ports parses them)
+    publish_all: bool = False         # -P
+    expose: tuple[str, ...] = ()      # --expose
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    add_hosts: tuple[str, ...] = ()   # --add-host name:ip
+    links: tuple[str, ...] = ()       # --link name[:alias]
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
@@ -67,7 +77,8 @@ class RunOptions:
     def from_dict(cls, doc: dict[str, object]) -> RunOptions:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in doc.items() if k in known}
-        for key in ("command", "env", "cap_add", "cap_drop"):
+        for key in ("command", "env", "cap_add", "cap_drop", "aliases", "publish", "expose",
+                    "dns", "dns_search", "dns_options", "add_hosts", "links"):
             values[key] = tuple(values.get(key, ()))
         if values.get("entrypoint") is not None:
             values["entrypoint"] = tuple(values["entrypoint"])

@@ -53,8 +53,9 @@ def _ensure(path: Path, *, directory: bool) -> None:
 # Flags a bind mount ignores on creation: they take effect on a remount (mount(2)).
 _BIND_REMOUNT = MountFlag.MS_RDONLY | MountFlag.MS_NOSUID | MountFlag.MS_NODEV | MountFlag.MS_NOEXEC
 
-# With the host's network (--network host) sysfs cannot be mounted (only the owner of the
-# network namespace may), so the host's /sys is bound read-only instead, as runc does.
+# With the host's network (--network host), or a user namespace in a network namespace the
+# host owns, sysfs cannot be mounted (only the owner of the network namespace may), so the
+# host's /sys is bound read-only instead, as runc does.
 _HOST_SYS = Mount(destination="/sys", type="bind", source="/sys", options=("rbind", "ro"))
 
 
@@ -116,7 +117,11 @@ def prepare(spec: Spec, *, rootfs: Path) -> None:
     """Build the container's tree in the current (new, private) mount namespace."""
     mount(None, "/", None, MountFlag.MS_REC | MountFlag.MS_PRIVATE)
     mount(rootfs, rootfs, None, MountFlag.MS_BIND | MountFlag.MS_REC)
-    has_netns = any(ns.type == "network" for ns in spec.linux.namespaces)
+    # sysfs may be mounted only by the owner of the network namespace: not from inside a user
+    # namespace that joined one the host made (a bridge network's, pyker.network.netns).
+    userns = any(ns.type == "user" for ns in spec.linux.namespaces)
+    has_netns = any(ns.type == "network" and not (ns.path and userns)
+                    for ns in spec.linux.namespaces)
     for m in spec.mounts:
         _mount_one(rootfs, m, has_netns=has_netns)
     if any(ns.type == "user" for ns in spec.linux.namespaces):

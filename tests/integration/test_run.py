@@ -73,9 +73,11 @@ def test_isolation_is_real(pk):
 
 
 def test_network_none_has_only_a_working_loopback(pk):
-    out = pk.out("run", "--rm", "busybox", "sh", "-c",
+    out = pk.out("run", "--rm", "--network", "none", "busybox", "sh", "-c",
                  "ls /sys/class/net; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo pong")
     assert out == "lo\npong\n"
+    # Without --network, Docker's default: the bridge, an eth0 beside lo.
+    assert pk.out("run", "--rm", "busybox", "ls", "/sys/class/net") == "eth0\nlo\n"
 
 
 def test_tp_cgroups_pids_limit_stops_a_fork_bomb(pk):
