@@ -107,18 +107,50 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-class Pyker:
-    """Runs the real CLI as a subprocess (``python -m pyker``), as a user would."""
+# pyker's commands in the tests run in a network namespace of the session's own: the
+# default bridge, veths and iptables rules they make are that namespace's, the host's network
+# is never changed, and a test store's 172.17.0.x never meets a lab's on the host's pyker0.
+TESTS_NETNS = f"pyk-tests-{os.getpid()}"
 
-    def __init__(self, env: dict[str, str]) -> None:
+
+def enter_tests_netns() -> None:
+    """A ``preexec_fn``: the child joins the session's network namespace, if there is one."""
+    path = f"/run/netns/{TESTS_NETNS}"
+    if os.path.exists(path):
+        from pyker.kernel.namespaces import CloneFlag, setns
+
+        fd = os.open(path, os.O_RDONLY)
+        setns(fd, CloneFlag.CLONE_NEWNET)
+        os.close(fd)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_netns():
+    """The session's network namespace (root with iproute2 only), deleted at the end."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        yield None
+        return
+    subprocess.run(["ip", "netns", "add", TESTS_NETNS], check=True)
+    subprocess.run(["ip", "-n", TESTS_NETNS, "link", "set", "lo", "up"], check=True)
+    yield TESTS_NETNS
+    subprocess.run(["ip", "netns", "del", TESTS_NETNS], check=True)
+
+
+class Pyker:
+    """Runs the real CLI as a subprocess (``python -m pyker``), as a user would, in the
+    session's network namespace unless ``host_network`` (a build that needs apt's mirror)."""
+
+    def __init__(self, env: dict[str, str], *, host_network: bool = False) -> None:
         self.env = env
+        self.host_network = host_network
 
     def __call__(self, *args: str, input: bytes | None = None, check: bool = True,
                  timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
         import sys
 
         proc = subprocess.run([sys.executable, "-m", "pyker", *args], input=input,
-                              capture_output=True, env=self.env, timeout=timeout)
+                              capture_output=True, env=self.env, timeout=timeout,
+                              preexec_fn=None if self.host_network else enter_tests_netns)
         if check and proc.returncode != 0:
             raise AssertionError(f"pyker {' '.join(args)} exited {proc.returncode}: "
                                  f"{proc.stderr.decode(errors='replace')}")

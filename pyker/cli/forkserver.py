@@ -35,6 +35,7 @@ from pyker.cli.client import PROTOCOL, SOCKET_NAME
 
 PACKAGE = Path(__file__).resolve().parent.parent
 _MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
+NAMESPACES = ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup")
 
 
 def source_stamp(top: str = str(PACKAGE)) -> float:
@@ -128,9 +129,17 @@ class Server:
 
     @staticmethod
     def _trusted(conn: socket.socket) -> bool:
+        """Same uid, and the same namespaces: a command must run where its client is (a
+        client in another network namespace, `ip netns exec …`, runs its command itself)."""
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-        return uid == os.geteuid()
+        pid, uid, _gid = struct.unpack("3i", creds)
+        if uid != os.geteuid():
+            return False
+        try:
+            return all(os.stat(f"/proc/{pid}/ns/{ns}").st_ino
+                       == os.stat(f"/proc/self/ns/{ns}").st_ino for ns in NAMESPACES)
+        except OSError:
+            return False
 
     @staticmethod
     def _parse(body: bytes, fds: list[int]):

@@ -33,6 +33,7 @@ def with_debian(pk):
     if saved.returncode != 0:
         pytest.skip("debian:bookworm is not in the lab's store (make test bootstraps it)")
     pk("load", input=saved.stdout)
+    pk.host_network = True  # RUN apt-get reaches Debian's mirror through the host's network
     return pk
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, enter_tests_netns
 
 pytestmark = pytest.mark.requires("root", "overlay", "busybox")
 
@@ -27,7 +27,7 @@ def env(pk) -> dict[str, str]:
     run_root = Path(pk.env["PYKER_DATA_ROOT"]).parent / "fs-run"
     env = {**pk.env, "PYKER_RUN_ROOT": str(run_root)}
     subprocess.run([*CLIENT, "system", "forkserver", "start"], env=env, check=True,
-                   capture_output=True)
+                   capture_output=True, preexec_fn=enter_tests_netns)
     yield env
     subprocess.run([*CLIENT, "system", "forkserver", "stop"], env=env, check=True,
                    capture_output=True)
@@ -43,7 +43,12 @@ def children(pid: int) -> list[int]:
 
 
 def run(env, *args: str, **kw) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*CLIENT, *args], env=env, capture_output=True, timeout=60, **kw)
+    return subprocess.run([*CLIENT, *args], env=env, capture_output=True, timeout=60,
+                          preexec_fn=enter_tests_netns, **kw)
+
+
+def popen(env, *args: str, **kw) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*CLIENT, *args], env=env, preexec_fn=enter_tests_netns, **kw)
 
 
 def test_status_names_the_running_server(env):
@@ -79,8 +84,8 @@ def test_the_command_runs_in_the_clients_directory_with_its_environment(env, tmp
 
 
 def test_the_command_is_the_servers_child_not_the_clients(env):
-    client = subprocess.Popen([*CLIENT, "run", "--rm", "busybox", "sleep", "2"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = popen(env, "run", "--rm", "busybox", "sleep", "2", stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not children(server_pid(env)) and time.monotonic() < deadline:
@@ -93,16 +98,16 @@ def test_the_command_is_the_servers_child_not_the_clients(env):
 
 def test_a_signal_to_the_client_reaches_the_container(env):
     script = "trap 'exit 7' TERM; echo ready; sleep 30 & wait"
-    with subprocess.Popen([*CLIENT, "run", "--rm", "busybox", "sh", "-c", script], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
+    with popen(env, "run", "--rm", "busybox", "sh", "-c", script, stdout=subprocess.PIPE,
+               stderr=subprocess.DEVNULL) as client:
         assert client.stdout.readline() == b"ready\n"
         client.send_signal(signal.SIGTERM)
         assert client.wait(timeout=30) == 7
 
 
 def test_a_killed_client_takes_its_command_along(env):
-    with subprocess.Popen([*CLIENT, "run", "busybox", "sh", "-c", "echo ready; sleep 60"],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
+    with popen(env, "run", "busybox", "sh", "-c", "echo ready; sleep 60",
+               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
         assert client.stdout.readline() == b"ready\n"
         command = children(server_pid(env))
         assert len(command) == 1

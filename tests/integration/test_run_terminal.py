@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from conftest import enter_tests_netns
+
 from pyker.cgroups import manager_for
 
 pytestmark = pytest.mark.requires("root", "overlay", "busybox")
@@ -22,6 +24,7 @@ class Terminal:
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
+            enter_tests_netns()
             os.execvpe(sys.executable, [sys.executable, "-m", "pyker", *args], env)
         self.seen = b""
 
