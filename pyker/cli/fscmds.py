@@ -154,18 +154,11 @@ def cmd_rename(args: argparse.Namespace) -> int:
     return 0
 
 
-@_exit_one
-def cmd_prune(args: argparse.Namespace) -> int:
-    from pyker.cli.humanize import human_size
+def prune_containers(engine: Engine) -> tuple[list[str], int]:
+    """Remove every stopped container: (their ids, bytes of their layers reclaimed)."""
     from pyker.runtime.changes import upper_size
     from pyker.runtime.container import Paths, remove
 
-    if not args.force and sys.stdin.isatty():
-        answer = input("WARNING! This will remove all stopped containers.\n"
-                       "Are you sure you want to continue? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            return 0
-    engine = Engine()
     deleted, reclaimed = [], 0
     for record in list(engine.containers.all()):
         if record.state.status in ("running", "paused", "restarting", "removing"):
@@ -174,6 +167,19 @@ def cmd_prune(args: argparse.Namespace) -> int:
         remove(engine.containers, record)
         deleted.append(record.id)
         reclaimed += size
+    return deleted, reclaimed
+
+
+@_exit_one
+def cmd_prune(args: argparse.Namespace) -> int:
+    from pyker.cli.humanize import human_size
+
+    if not args.force and sys.stdin.isatty():
+        answer = input("WARNING! This will remove all stopped containers.\n"
+                       "Are you sure you want to continue? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 0
+    deleted, reclaimed = prune_containers(Engine())
     if deleted:
         print("Deleted Containers:\n" + "\n".join(deleted) + "\n")
     print(f"Total reclaimed space: {human_size(reclaimed)}")

@@ -163,20 +163,25 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
+def prune_networks(engine: Engine) -> list[str]:
+    """Remove the user networks no container uses, bridges and rules too: their names."""
     from pyker.network import bridge
 
+    doomed = {n.name: n for n in engine.networks.list()}
+    removed = engine.networks.prune()
+    for name in removed:
+        bridge.delete_bridge(doomed[name].bridge, doomed[name].subnet)
+    return removed
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
     if not args.force:
         sys.stdout.write("WARNING! This will remove all custom networks not used by at least "
                          "one container.\nAre you sure you want to continue? [y/N] ")
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    engine = Engine()
-    doomed = {n.name: n for n in engine.networks.list()}
-    removed = engine.networks.prune()
-    for name in removed:
-        bridge.delete_bridge(doomed[name].bridge, doomed[name].subnet)
+    removed = prune_networks(Engine())
     if removed:
         print("Deleted Networks:\n" + "\n".join(removed))
     return 0

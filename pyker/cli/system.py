@@ -194,6 +194,48 @@ def cmd_forkserver(args: argparse.Namespace) -> int:
     return 0
 
 
+PRUNE_WARNING = """WARNING! This will remove:
+  - all stopped containers
+  - all networks not used by at least one container
+  - all {images}
+  - unused build cache
+
+Are you sure you want to continue? [y/N] """
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """``system prune``: stopped containers, unused networks, dangling (or, with -a, unused)
+    images and the build cache, in that order, as Docker does."""
+    import sys
+
+    from pyker.build.cache import BuildCache
+    from pyker.cli.fscmds import prune_containers
+    from pyker.cli.network import prune_networks
+    from pyker.image.removal import prune
+
+    if not args.force:
+        images = "images without at least one container associated to them" if args.all \
+            else "dangling images"
+        sys.stdout.write(PRUNE_WARNING.format(images=images))
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    engine = Engine()
+    containers, reclaimed = prune_containers(engine)
+    networks = prune_networks(engine)
+    removal = prune(engine.images, engine.containers_using, all_unused=args.all)
+    cache = BuildCache(engine.images).prune()
+    for title, lines in (("Deleted Containers", containers), ("Deleted Networks", networks),
+                         ("Deleted Images", [f"untagged: {t}" for t in removal.untagged]
+                          + [f"deleted: {d}" for d in removal.deleted])):
+        if lines:
+            print(f"{title}:\n" + "\n".join(lines) + "\n")
+    if cache:
+        print(f"Deleted build cache objects: {cache}\n")
+    print(f"Total reclaimed space: {human_size(reclaimed + removal.reclaimed)}")
+    return 0
+
+
 def parser(name: str) -> Parser:
     p = new_parser(f"pyker {name}", name)
     if name == "bootstrap":
@@ -214,6 +256,10 @@ def parser(name: str) -> Parser:
                        prog="pyker system info").set_defaults(handler=cmd_info)
         sub.add_parser("check", help="Verify the store's blobs, layers and references",
                        prog="pyker system check").set_defaults(handler=cmd_check)
+        pr = sub.add_parser("prune", prog="pyker system prune", help="Remove unused data")
+        pr.add_argument("-a", "--all", action="store_true", help="remove all unused images")
+        pr.add_argument("-f", "--force", action="store_true", help="do not prompt")
+        pr.set_defaults(handler=cmd_prune)
         fs = sub.add_parser("forkserver", prog="pyker system forkserver",
                             help="Start, stop or query the fork server (fast command start)")
         fs.add_argument("action", choices=["start", "stop", "status"])

@@ -102,14 +102,23 @@ def _new_pid_namespace_for_children() -> None:
     (copy_pid_ns: EINVAL otherwise), so a restart first points it back at our own namespace
     with setns(2) on /proc/self/ns/pid.
     """
-    from pyker.kernel.namespaces import CloneFlag, setns, unshare
+    from pyker.kernel.namespaces import CloneFlag, unshare
+
+    own_pid_namespace_for_children()
+    unshare(CloneFlag.CLONE_NEWPID)
+
+
+def own_pid_namespace_for_children() -> None:
+    """Children in the monitor's own PID namespace again. Once the container's init (PID 1
+    of the one made for it) has exited, that namespace takes no new process: a fork there
+    fails with ENOMEM (pid_namespaces(7)), and cleanup forks (iptables)."""
+    from pyker.kernel.namespaces import CloneFlag, setns
 
     fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         setns(fd, CloneFlag.CLONE_NEWPID)
     finally:
         os.close(fd)
-    unshare(CloneFlag.CLONE_NEWPID)
 
 
 def _pipes(interactive: bool) -> tuple[tuple[int, int, int], dict[int, str], int | None]:
@@ -349,6 +358,8 @@ class Monitor:
         if started.stdin is not None and started.stdin not in started.outputs:
             os.close(started.stdin)  # with a tty it is the master, closed with the output
         self.child = 0
+        if self.plan.runtime == "pyker" and not userns.new_user_namespace(self.plan.spec):
+            own_pid_namespace_for_children()
         code, _ = exit_status(status)
         oom = bool(self.cgroup is not None and self.cgroup.oom_killed())
         return code, oom

@@ -197,7 +197,7 @@ def test_many_containers_leave_nothing_behind(net):
         return net.host("iptables-save")
 
     before_links, before_rules = links(), rules()
-    for _ in range(20):
+    for _ in range(100):
         net("run", "--rm", "--network", "churn", "busybox", "true")
     assert links() == before_links
     assert rules().count("\n-A ") == before_rules.count("\n-A ")
@@ -206,3 +206,15 @@ def test_many_containers_leave_nothing_behind(net):
     net("network", "rm", "churn")
     assert "churn" not in net.out("network", "ls")
     assert not list(Path(net.env["PYKER_RUN_ROOT"], "netns").glob("*"))
+
+
+def test_system_prune_leaves_only_the_default_bridge_and_base_chains(net):
+    net("network", "create", "leftover")
+    net("run", "--name", "stopped", "--network", "leftover", "-p", "9090:80", "busybox", "true")
+    net("system", "prune", "-f")
+    assert net.out("ps", "-aq") == "" and "leftover" not in net.out("network", "ls")
+    links = {link["ifname"] for link in json.loads(net.host("ip", "-j", "link"))}
+    assert links == {"lo", "pyker0"}
+    rules = net.host("iptables-save")
+    assert "leftover" not in rules and "9090" not in rules and "br-" not in rules
+    assert "-A POSTROUTING -s 172.17.0.0/16 ! -o pyker0 -j MASQUERADE" in rules
