@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -52,9 +53,15 @@ def run(cmd: list[str], env: dict[str, str] | None, **kw) -> subprocess.Complete
     return subprocess.run(cmd, env=env, capture_output=True, **kw)
 
 
-def pyker_env(tmp: Path, *, bytecode: bool) -> dict[str, str]:
+def pyker_env(tmp: Path, *, bytecode: bool, forkserver: bool = False) -> dict[str, str]:
     env = {**os.environ, "PYKER_DATA_ROOT": str(tmp / "data"), "PYKER_RUN_ROOT": str(tmp / "run"),
            "PYKER_DAEMON_CONFIG": str(tmp / "daemon.json")}
+    # The `pyker` program hands its command to a fork server listening on the run root. One
+    # runs there while the "fork server" rows are measured; every other pyker row must still
+    # import pyker itself, as it does where no server was started.
+    env.pop("PYKER_FORKSERVER", None)
+    if not forkserver:
+        env["PYKER_FORKSERVER"] = "off"
     # An installed pyker has its bytecode cached; a sandbox that sets PYTHONDONTWRITEBYTECODE
     # would make every run recompile every module. Cache it privately, as pip would.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -70,6 +77,48 @@ def bootstrap_busybox(tmp: Path, python: Path) -> str:
     """busybox in the private store under ``tmp``; the error text, or "" on success."""
     proc = run([str(python), "-m", "pyker", "bootstrap", "busybox"], pyker_env(tmp, bytecode=True))
     return "" if proc.returncode == 0 else proc.stderr.decode(errors="replace")
+
+
+@dataclass(slots=True)
+class ForkServer:
+    """pyker's fork server on the benchmark's private run root (``pyker system forkserver``).
+
+    The server steps down as soon as a file of pyker's sources changes (it never runs stale
+    code), after which the ``pyker`` program runs each command itself: a row measured across
+    such a change mixes both. So the pid is taken at start and must still answer on the
+    socket after the measurement (:meth:`check`); the server compares the sources before each
+    command, so one still running then has served every command of the row.
+    """
+
+    python: Path
+    env: dict[str, str]
+    pid: int | None = None
+
+    def _cmd(self, action: str) -> subprocess.CompletedProcess[bytes]:
+        return run([str(self.python), "-m", "pyker", "system", "forkserver", action], self.env)
+
+    def start(self) -> str:
+        """Start it (``python -m pyker``: the ``pyker`` program never starts its own server);
+        why it could not be, or ""."""
+        proc = self._cmd("start")
+        found = re.search(rb"\(pid (\d+)\)", proc.stdout)
+        if proc.returncode != 0 or not found:
+            return f"the fork server did not start, {tail(proc)}"
+        self.pid = int(found.group(1))
+        return ""
+
+    def check(self) -> str:
+        """"" if the server started by :meth:`start` still runs, else why the row is invalid."""
+        proc = self._cmd("status")
+        found = re.search(rb"\(pid (\d+)\)", proc.stdout)
+        if proc.returncode == 0 and found and int(found.group(1)) == self.pid:
+            return ""
+        return ("the fork server stepped down during the measurement (pyker's sources "
+                "changed), so some commands ran without it: measure again")
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            self._cmd("stop")
 
 
 def tail(proc: subprocess.CompletedProcess[bytes], limit: int = 200) -> str:

@@ -9,7 +9,11 @@ RUN, LABEL, ENV, RUN, COPY, CMD) once uncached, untimed, to fill its cache; then
 verbosely, to check that all nine steps after FROM come from the cache (a variant whose
 rebuild runs anything is skipped, with the count); then the timed rebuilds, round-robin.
 
-* pyker: ``pyker build -q -t T CTX`` on a private store where busybox was bootstrapped.
+* pyker: ``pyker build -q -t T CTX`` on a private store where busybox was bootstrapped, in two
+  rows: "pyker build" imports pyker at each build (``PYKER_FORKSERVER=off``), "pyker build
+  (fork server)" is the same command while pyker's fork server runs on the private run root
+  (started before its first rebuild, stopped after the measurement; discarded, with the
+  reason, if it stepped down because pyker's sources changed meanwhile).
 * docker: dockerd on a private data root, in its own network namespace (see _engines.py),
   busybox loaded from ``pyker save``; ``docker build -q`` with ``DOCKER_BUILDKIT=0`` (the
   classic builder) and ``DOCKER_BUILDKIT=1`` (BuildKit, which works offline here: busybox is
@@ -33,8 +37,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import (Variant, bootstrap_busybox, loadavg, machine, measure, pyker_env, row, run,
-                     tail)
+from _common import (ForkServer, Variant, bootstrap_busybox, loadavg, machine, measure, pyker_env,
+                     row, run, tail)
 from _engines import buildah_bud_flags, buildah_store, start_docker, versions, workspace
 
 DOCKERFILE = """\
@@ -49,6 +53,9 @@ RUN ln -s /opt/app/bin/hello /bin/hello && rm -f /opt/app/etc/drop.conf
 COPY app/etc/app.conf /etc/app.conf
 CMD ["hello"]
 """
+
+FORK_ROW = "pyker build (fork server)"
+PYKER_ROWS = ("pyker build", FORK_ROW)
 
 #: app/ in the build context: path -> (mode, content)
 FILES = {
@@ -80,10 +87,15 @@ def write_context(tmp: Path) -> Path:
     return ctx
 
 
-def pyker_build(tmp: Path, python: Path, ctx: Path) -> Build:
+def pyker_build(tmp: Path, python: Path, ctx: Path, *, forkserver: bool = False) -> Build:
+    """``pyker build``; with ``forkserver``, the same command while a fork server runs on the
+    private run root (the other row sets PYKER_FORKSERVER=off, so it imports pyker itself)."""
     script = python.parent / "pyker"
-    v = Variant("pyker build", [str(script), "build", "-q", "-t", "bench-cache", str(ctx)],
-                pyker_env(tmp, bytecode=True),
+    v = Variant(FORK_ROW if forkserver else "pyker build",
+                [str(script), "build", "-q", "-t", "bench-cache", str(ctx)],
+                pyker_env(tmp, bytecode=True, forkserver=forkserver),
+                note="the same program, handing the command to a fork server" if forkserver
+                else "",
                 skip="" if script.exists() else f"no console script {script}: pip install -e .")
     return Build(v, [a for a in v.argv if a != "-q"], r"---> Using cache", 9)
 
@@ -129,7 +141,7 @@ def prepare(b: Build) -> None:
 
 
 def report(vs: list[Variant], runs: int, warmup: int) -> dict[str, object]:
-    mine = next((v for v in vs if v.name == "pyker build" and v.times), None)
+    mine = next((v for v in vs if v.name == "pyker build" and v.times and not v.skip), None)
     base = statistics.median(mine.times) if mine else None
     rows = []
     print(f"\n{'variant':<26} {'median ms':>10} {'p90 ms':>9} {'min ms':>8} {'x pyker':>8}  runs")
@@ -144,19 +156,24 @@ def report(vs: list[Variant], runs: int, warmup: int) -> dict[str, object]:
               f"{r['min_s'] * 1e3:>8.1f} {ratio if ratio else float('nan'):>7.2f}x  {len(v.times)}"
               + (f"  ({v.note})" if v.note else "") + (f" [{v.failures} failed]" if v.failures else ""))
         rows.append(r)
-    others = [r for r in rows if "median_s" in r and r["name"] != "pyker build"]
+    others = [r for r in rows if "median_s" in r and r["name"] not in PYKER_ROWS]
     best = min(others, key=lambda r: r["median_s"], default=None)
-    over_best = base / best["median_s"] if base and best else None
     print()
-    if over_best is not None:
-        print(f"pyker/best = {over_best:.2f}  (best of the others: {best['name']}, "
-              f"{best['median_s'] * 1e3:.1f} ms)")
-    else:
-        print("pyker/best: not computed (" + ("no other engine measured" if base else
-                                                "pyker not measured") + ")")
+    over_best: dict[str, float | None] = {}
+    for name in PYKER_ROWS:
+        measured = next((r for r in rows if r["name"] == name and "median_s" in r), None)
+        over_best[name] = measured["median_s"] / best["median_s"] if measured and best else None
+        if over_best[name] is not None:
+            print(f"{name}/best = {over_best[name]:.2f}  (best of the others: {best['name']}, "
+                  f"{best['median_s'] * 1e3:.1f} ms)")
+        else:
+            print(f"{name}/best: not computed (" + ("no other engine measured" if measured
+                                                   else f"{name} not measured") + ")")
     return {"benchmark": "build_cache", "runs": runs, "warmup": warmup, **machine(),
             "versions": versions(), "dockerfile": DOCKERFILE, "results": rows,
-            "best_other": best["name"] if best else None, "pyker_over_best": over_best}
+            "best_other": best["name"] if best else None,
+            "pyker_over_best": over_best["pyker build"],
+            "forkserver_over_best": over_best[FORK_ROW]}
 
 
 def main() -> int:
@@ -182,15 +199,28 @@ def main() -> int:
             print(f"pyker save failed, {tail(saved)}", file=sys.stderr)
             return 1
         ctx = write_context(tmp)
-        builds = [pyker_build(tmp, python, ctx), *docker_builds(tmp, stack, image_tar, ctx),
+        served = pyker_build(tmp, python, ctx, forkserver=True)
+        builds = [pyker_build(tmp, python, ctx), served,
+                  *docker_builds(tmp, stack, image_tar, ctx),
                   buildah_build(tmp, stack, image_tar, ctx)]
         for b in builds:
-            prepare(b)
+            if b is not served:
+                prepare(b)
+        # The server runs from here to the end of the round-robin, on the private run root;
+        # its row's verbose rebuild (prepare) is already served by it.
+        server = ForkServer(python, served.variant.env)
+        if not served.variant.skip:
+            stack.callback(server.stop)
+            served.variant.skip = server.start()
+        prepare(served)
         vs = [b.variant for b in builds]
         before = loadavg()
         print(f"{args.runs} cached rebuilds each after {args.warmup} warm-ups, round-robin; "
               f"data in {tmp}; load average {before}")
         measure(vs, args.runs, args.warmup)
+        if not served.variant.skip and (stepped_down := server.check()):
+            served.variant.skip = f"{stepped_down} ({len(served.variant.times)} samples discarded)"
+        server.stop()
         result = report(vs, args.runs, args.warmup)
         result["loadavg_before"], result["loadavg_after"] = before, loadavg()
         print(f"load average before {before}, after {result['loadavg_after']}")

@@ -11,6 +11,12 @@ variant executes the same ``/bin/true``. Variants run round-robin (one run of ea
 after the warm-ups) so that a drift of the machine weighs on all of them alike. Wall time is
 measured around the whole command (``subprocess.run``), as a user waits for it.
 
+"pyker (fork server)" is the same ``pyker`` program while pyker's fork server runs on the
+private run root (started before the measurement, stopped after): the program hands the
+command to a server that has imported pyker once and forks for it. The other pyker rows run
+with ``PYKER_FORKSERVER=off``, importing pyker at each run as where no server runs. The server
+steps down when pyker's sources change; the row is then discarded, with the reason.
+
 With the Debian packages docker.io and podman installed, ``docker run --rm busybox true`` and
 ``podman run --rm busybox true`` are measured too, each on a private store holding the busybox
 that ``pyker save`` wrote, with its default bridge network, inside a network namespace of its
@@ -34,10 +40,12 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from _common import (Variant, bootstrap_busybox, loadavg, machine, measure, pyker_env, row, run,
-                     tail)
+from _common import (ForkServer, Variant, bootstrap_busybox, loadavg, machine, measure, pyker_env,
+                     row, run, tail)
 from _engines import NetNs, podman_run_flags, podman_store, start_docker, workspace
 from _engines import versions as engine_versions
+
+FORK_ROW = "pyker (fork server)"
 
 
 def _bundle(tmp: Path, layer: Path) -> Path:
@@ -69,6 +77,10 @@ def variants(tmp: Path, python: Path, bundle: Path) -> list[Variant]:
     rootfs = bundle / "rootfs"
     out = [
         Variant("pyker (console script)", [str(script), "run", "--rm", "busybox", "true"], env,
+                skip="" if script.exists() else f"no console script {script}: pip install -e ."),
+        Variant(FORK_ROW, [str(script), "run", "--rm", "busybox", "true"],
+                pyker_env(tmp, bytecode=True, forkserver=True),
+                note="the same program, handing the command to a fork server",
                 skip="" if script.exists() else f"no console script {script}: pip install -e ."),
         Variant("pyker (python -m pyker)", [str(python), "-m", "pyker", "run", "--rm", "busybox",
                                             "true"], env),
@@ -191,9 +203,17 @@ def main() -> int:
             return 1
         bundle = _bundle(tmp, _busybox_layer(tmp / "data"))
         vs = variants(tmp, python, bundle) + engines(tmp, stack, python)
+        served = next(v for v in vs if v.name == FORK_ROW)
+        server = ForkServer(python, served.env)
+        if not served.skip:  # on the private run root, for the whole round-robin
+            stack.callback(server.stop)
+            served.skip = server.start()
         before = loadavg()
         print(f"{args.runs} runs each after {args.warmup} warm-ups, round-robin; data in {tmp}")
         measure(vs, args.runs, args.warmup)
+        if not served.skip and (stepped_down := server.check()):
+            served.skip = f"{stepped_down} ({len(served.times)} samples discarded)"
+        server.stop()
         result = report(vs, args.runs, args.warmup)
         result["loadavg_before"], result["loadavg_after"] = before, loadavg()
         print(f"\nload average before {before}, after {result['loadavg_after']}")

@@ -94,6 +94,13 @@ class Builder:
 
     def build(self) -> Image:
         """Raises: BuildError (and its subclasses), ImageNotFound for a missing base."""
+        self.context.remember_hashes(self.cache.files_dir)
+        try:
+            return self._build()
+        finally:
+            self.context.hashes.save()  # what was read stays true, even for a failed build
+
+    def _build(self) -> Image:
         for warning in self.dockerfile.warnings:
             self.out.warning(warning)
         target = stages.target(self.dockerfile, self.options.target)
@@ -115,7 +122,11 @@ class Builder:
         if unused:
             self.out.warning(f"One or more build-args [{' '.join(unused)}] were not consumed")
         self.out.line(f"Successfully built {short(image.id)}")
-        if self.options.tags:
+        # A rebuild that ends on the image already tagged so changes nothing: no lock, no
+        # index write (image.tags were read from index.json at this build's last step; a
+        # tag another command moves meanwhile is as if it had moved just after ours).
+        if self.options.tags and not all(ref.tagged() in image.tags
+                                         for ref in self.options.tags):
             with self.store.locked():
                 for ref in self.options.tags:
                     self.store.tag(image, ref)

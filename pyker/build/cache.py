@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,18 +55,32 @@ class BuildCache:
     def __init__(self, store: ImageStore) -> None:
         self.store = store
         self.path = store.root / "buildcache" / "index.json"
+        self.files_dir = store.root / "buildcache" / "files"  # :mod:`.filehash` tables
+        self._last: tuple[bytes, dict[str, str]] | None = None  # the bytes parsed last
+
+    def _current(self) -> Mapping[str, str]:
+        """The entries, read from disk at each call (another build may have added some);
+        parsed again only when the bytes changed (a build reads it at every step). Shared:
+        not to be changed (see :meth:`_read`)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}  # none yet: a cold cache
+        if self._last is None or self._last[0] != data:
+            try:
+                doc = json.loads(data)
+            except ValueError:
+                return {}  # unreadable: a cold cache, never a failed build
+            entries = doc.get("entries", {}) if isinstance(doc, dict) else {}
+            self._last = (data, {k: v for k, v in entries.items() if isinstance(v, str)})
+        return self._last[1]
 
     def _read(self) -> dict[str, str]:
-        try:
-            doc = json.loads(self.path.read_bytes())
-        except (FileNotFoundError, ValueError):
-            return {}  # none yet, or unreadable: a cold cache, never a failed build
-        entries = doc.get("entries", {}) if isinstance(doc, dict) else {}
-        return {k: v for k, v in entries.items() if isinstance(v, str)}
+        return dict(self._current())
 
     def lookup(self, key: StepKey) -> Image | None:
         """The image this step made before, if it is still in the store."""
-        image_id = self._read().get(key.digest())
+        image_id = self._current().get(key.digest())
         if not image_id:
             return None
         try:
@@ -92,6 +107,7 @@ class BuildCache:
         if self.path.exists():
             atomic.atomic_write(self.path, json.dumps(
                 {"version": INDEX_VERSION, "entries": {}}).encode())
+        shutil.rmtree(self.files_dir, ignore_errors=True)  # the remembered file hashes too
         return count
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pyker.build.dockerignore import DockerIgnore
+from pyker.build.filehash import FileHashes
 from pyker.errors import BuildContextError, BuildError
 from pyker.fs import safepath
 from pyker.fs.compression import sniff
@@ -39,7 +40,9 @@ from pyker.fs.layer import apply_layer
 DEFAULT_DOCKERFILE = "Dockerfile"
 _GLOB = re.compile(r"[*?\[]")
 _REMOTE = re.compile(r"^(https?://|git@|git://)")
-_CHUNK = 1 << 20
+# Leads every checksum: a change of what is hashed (v2: a file's sha256 rather than its
+# bytes) must not let an old cache entry match.
+CHECKSUM_FORMAT = b"pyker context checksum v2\0"
 _NOT_FOUND = "file not found in build context or excluded by .dockerignore"
 
 
@@ -62,6 +65,14 @@ class BuildContext:
         self.dockerfile_name = dockerfile_name
         self.ignore = ignore or DockerIgnore()
         self._temporary = temporary
+        # Remembered file hashes (:meth:`remember_hashes`); by default none: every file read.
+        self.hashes = FileHashes()
+
+    def remember_hashes(self, directory: Path) -> None:
+        """Keep the hashes of this context's files in ``directory`` across builds (a
+        context from stdin is new each time: nothing to remember)."""
+        if not self._temporary:
+            self.hashes = FileHashes.load(directory, self.root)
 
     # -- loading --------------------------------------------------------------------------
 
@@ -220,31 +231,33 @@ class BuildContext:
         """``sha256:…`` of what COPY would copy from ``paths`` (as :meth:`resolve` gives).
 
         Per entry: its name relative to its source, its mode (type and permissions), and
-        its content (a symlink's target). Modification times are left out on purpose, as
-        Docker leaves them out of its cache keys: a fresh ``git clone`` or a CI checkout
-        stamps every file with the current time, and a cache that looked at mtimes would
-        rebuild everything after each checkout though not a byte changed; it also makes the
-        same context give the same image on two machines.
+        its content (a symlink's target; a file's size and sha256). Modification times are
+        left out on purpose, as Docker leaves them out of its cache keys: a fresh ``git
+        clone`` or a CI checkout stamps every file with the current time, and a cache that
+        looked at mtimes would rebuild everything after each checkout though not a byte
+        changed; it also makes the same context give the same image on two machines.
+
+        A file's sha256 comes from :attr:`hashes` when its stat is the one it had when it
+        was last read (:mod:`pyker.build.filehash`): still the content, without reading it.
         """
         digest = hashlib.sha256()
+        digest.update(CHECKSUM_FORMAT)
         for source in paths:
             base = source.parent if not source.is_dir() or source.is_symlink() else source
             entries = sorted((p.relative_to(base).as_posix(), p) for p in self.walk(source))
             for name, path in entries:
-                _hash_entry(digest, name, path)
+                _hash_entry(digest, name, path, self.hashes)
         return "sha256:" + digest.hexdigest()
 
 
-def _hash_entry(digest: hashlib._Hash, name: str, path: Path) -> None:
-    st = path.lstat()
+def _hash_entry(digest: hashlib._Hash, name: str, path: Path, hashes: FileHashes) -> None:
+    st = os.lstat(path)
     digest.update(f"{name}\0{st.st_mode:o}\0".encode("utf-8", "surrogateescape"))
     if stat.S_ISLNK(st.st_mode):
         digest.update(os.fsencode(os.readlink(path)))
     elif stat.S_ISREG(st.st_mode):
         digest.update(f"{st.st_size}\0".encode())
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
+        digest.update(hashes.content_hash(path, st))
     digest.update(b"\0")
 
 

@@ -26,6 +26,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -244,10 +245,14 @@ def copy_into(rootfs: Path, found: list[list[Path]], dest: str, walk, owner: Own
 def write_items(rootfs: Path, items: list[CopyItem], walk, owner: Owner) -> None:
     """Copy ``items`` below the mounted ``rootfs``; ``walk(path)`` lists a source tree (the
     context's own walk, which honours .dockerignore and never enters a symlink)."""
+    made: set[tuple[str, ...]] = set()
     with tempfile.TemporaryFile() as spool:
         with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for item in items:
                 base = _dest_parts(rootfs, item.dest, follow_final=item.contents)
+                if owner.uid or owner.gid:
+                    _add_missing_dirs(tar, rootfs, base if item.contents else base[:-1],
+                                      owner, made)
                 if item.contents:
                     for path in walk(item.host):
                         rel = path.relative_to(item.host).as_posix()
@@ -268,6 +273,28 @@ def _dest_parts(rootfs: Path, dest: str, *, follow_final: bool) -> tuple[str, ..
     resolved = safepath.resolve_in_root(rootfs, parent or "/")
     parts = resolved.relative_to(rootfs).parts
     return (*parts, leaf) if leaf else tuple(parts)
+
+
+def _add_missing_dirs(tar: tarfile.TarFile, rootfs: Path, parts: tuple[str, ...],
+                      owner: Owner, made: set[tuple[str, ...]]) -> None:
+    """The directories a COPY creates to reach its destination, owned by --chown, mode 0755
+    (``COPY --chown=1000 dir /srv/new``: /srv/new is 1000's), as BuildKit and buildah do,
+    and the classic builder for a file's parents (moby's MkdirAllAndChownNew). Existing
+    ones keep their owner. ``parts`` is resolved already: a plain lstat is enough."""
+    for depth in range(1, len(parts) + 1):
+        prefix = parts[:depth]
+        if prefix in made:
+            continue
+        try:
+            os.lstat(rootfs.joinpath(*prefix))
+            continue  # exists: its owner is the image's, and the unpacker's checks apply
+        except FileNotFoundError:
+            pass
+        made.add(prefix)
+        info = tarfile.TarInfo("/".join(prefix))
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        info.uid, info.gid, info.mtime = owner.uid, owner.gid, int(time.time())
+        tar.addfile(info)
 
 
 def _add_entry(tar: tarfile.TarFile, path: Path, name: str, owner: Owner) -> None:

@@ -47,6 +47,7 @@ class Layout:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "blobs" / "sha256"
+        self._index: tuple[bytes, Index] | None = None  # the last index.json parsed
 
     def create(self) -> None:
         self.blobs.mkdir(parents=True, exist_ok=True)
@@ -141,11 +142,17 @@ class Layout:
     # -- index ------------------------------------------------------------------------------
 
     def read_index(self) -> Index:
+        """index.json, read from disk each time (another command may have changed it); the
+        parse is skipped when its bytes are those parsed last (a build reads it per step)."""
         try:
             data = (self.root / "index.json").read_bytes()
         except FileNotFoundError:
             return Index()
-        return parse_json(data, str(self.root / "index.json"), Index.from_dict)
+        if self._index is not None and self._index[0] == data:
+            return self._index[1]
+        index = parse_json(data, str(self.root / "index.json"), Index.from_dict)
+        self._index = (data, index)
+        return index
 
     def write_index(self, index: Index) -> None:
         atomic_write(self.root / "index.json", canonical_json(index.to_dict()))

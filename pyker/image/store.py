@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from pyker.errors import ArchiveError, ImageInUse, ImageNotFound, InvalidReference
 from pyker.fs import atomic, lock
-from pyker.image import reference
+from pyker.image import parsed, reference
 from pyker.image.layout import HashingWriter, Layout
 from pyker.image.reference import Reference
 from pyker.spec.digest import chain_ids, hex_of
@@ -97,6 +97,10 @@ class ImageStore:
         self.layers_dir = root / "layers"
         self.meta_dir = root / "meta"
         self.tmp_dir = root / "tmp"
+        # What the last index.json read gave: (its Index, manifest digest -> tags, and
+        # image ID -> manifest digest once a get() needed it).
+        self._view: tuple[Index | None, dict[str, tuple[Reference, ...]],
+                          dict[str, str] | None] = (None, {}, None)
 
     def create(self) -> None:
         for d in (self.root, self.layers_dir, self.meta_dir, self.tmp_dir):
@@ -124,7 +128,8 @@ class ImageStore:
         return Layer(diff_id=diff_id, size=int(meta["size"]), path=d / "diff")
 
     def has_layer(self, diff_id: str) -> bool:
-        return (self.layers_dir / hex_of(diff_id) / "layer.json").is_file()
+        # A string path, not pathlib: asked for every layer of every image loaded.
+        return os.path.isfile(f"{self.layers_dir}/{hex_of(diff_id)}/layer.json")
 
     def add_layer(self, stream: BinaryIO, *, name: str) -> tuple[Descriptor, Layer]:
         """Unpack a layer tar (plain or gzip) and keep its blob, in one pass over ``stream``.
@@ -218,63 +223,97 @@ class ImageStore:
 
     def images(self) -> list[Image]:
         """Every image, one entry per image ID, newest first."""
-        by_manifest: dict[str, list[Reference]] = {}
-        descs: dict[str, Descriptor] = {}
-        for desc in self.layout.read_index().manifests:
-            refs = by_manifest.setdefault(desc.digest, [])
-            descs[desc.digest] = desc
-            name = desc.annotations.get(ANNOTATION_IMAGE_NAME)
-            if name:
-                refs.append(reference.parse(name))
-        out = [self._load(digest, tuple(refs)) for digest, refs in by_manifest.items()]
+        out = [self._load(digest, refs) for digest, refs in self._entries().items()]
         return sorted(out, key=lambda i: i.config.created, reverse=True)
 
     def get(self, image_id: str) -> Image:
-        for image in self.images():
-            if image.id == image_id:
-                return image
-        raise ImageNotFound(image_id)
+        """The image whose ID is ``image_id``; only that one is read (a build asks for one
+        image per step: reading the whole store each time made a cached step cost ~10 ms
+        for ten images)."""
+        entries = self._entries()
+        by_id = self._view[2]
+        if by_id is None:  # the first get since index.json changed: one pass over it
+            by_id = {}
+            for digest in entries:
+                by_id.setdefault(parsed.config_digest(self.layout, digest), digest)
+            self._view = (*self._view[:2], by_id)
+        digest = by_id.get(image_id)
+        if digest is None:
+            raise ImageNotFound(image_id)
+        return self._load(digest, entries[digest])
+
+    def _entries(self) -> dict[str, tuple[Reference, ...]]:
+        """index.json as manifest digest -> its tags, in the index's order. Read from disk at
+        each call; worked out again only when its content changed (the layout hands back
+        the same Index then)."""
+        index = self.layout.read_index()
+        if self._view[0] is index:
+            return self._view[1]
+        by_manifest: dict[str, list[Reference]] = {}
+        for desc in index.manifests:
+            refs = by_manifest.setdefault(desc.digest, [])
+            name = desc.annotations.get(ANNOTATION_IMAGE_NAME)
+            if name:
+                refs.append(parsed.tag_reference(name))
+        entries = {digest: tuple(refs) for digest, refs in by_manifest.items()}
+        self._view = (index, entries, None)
+        return entries
 
     def _load(self, manifest_digest: str, tags: tuple[Reference, ...]) -> Image:
-        manifest = self.layout.read_json(manifest_digest, "manifest", Manifest.from_dict)
-        config = self.layout.read_json(manifest.config.digest, "image config",
-                                       ImageConfig.from_dict)
-        size = sum(self.layer(d).size for d in set(config.diff_ids) if self.has_layer(d))
-        meta_file = self.meta_dir / f"{hex_of(manifest.config.digest)}.json"
-        parent = json.loads(meta_file.read_bytes())["parent"] if meta_file.exists() else ""
+        manifest = parsed.manifest(self.layout, manifest_digest)
+        config = parsed.config(self.layout, manifest.config.digest)
+        size = sum(self._layer_size(d) for d in set(config.diff_ids))
+        try:
+            with open(f"{self.meta_dir}/{hex_of(manifest.config.digest)}.json", "rb") as f:
+                parent = json.loads(f.read())["parent"]
+        except FileNotFoundError:
+            parent = ""
         return Image(id=manifest.config.digest, manifest_digest=manifest_digest,
                      manifest=manifest, config=config, tags=tags, size=size, parent=parent)
+
+    def _layer_size(self, diff_id: str) -> int:
+        """The unpacked size of a layer the store has (asked each time: a prune may have
+        removed it), 0 for one it lacks."""
+        if not self.has_layer(diff_id):
+            return 0
+        return parsed.layer_size(diff_id, lambda: self.layer(diff_id).size)
 
     def resolve(self, text: str) -> Image:
         """Find an image by reference (``busybox``, ``name@sha256:…``) or by ID prefix.
 
+        Only the image found is read in full: tags and digests are in index.json, IDs in
+        the manifests.
+
         Raises:
             ImageNotFound: nothing matches (or an ID prefix is ambiguous).
         """
-        images = self.images()
+        entries = self._entries()
         try:
             ref = reference.parse_tagged(text)
         except InvalidReference:
             ref = None
         if ref is not None:
-            for image in images:
-                if ref.digest and ref.digest == image.manifest_digest:
-                    return image
-                if ref.tag and ref in image.tags:
-                    return image
+            for digest, refs in entries.items():
+                if (ref.digest and ref.digest == digest) or (ref.tag and ref in refs):
+                    return self._load(digest, refs)
         hex_part = text.removeprefix("sha256:")
         if hex_part and all(c in "0123456789abcdef" for c in hex_part):
-            found = [i for i in images if hex_of(i.id).startswith(hex_part)]
+            found = [d for d in entries
+                     if hex_of(parsed.config_digest(self.layout, d)).startswith(hex_part)]
             if len(found) == 1:
-                return found[0]
+                return self._load(found[0], entries[found[0]])
         raise ImageNotFound(text)
 
     # -- tags -------------------------------------------------------------------------------
 
     def tag(self, image: Image, ref: Reference) -> None:
-        """Point ``ref`` at ``image`` (moving it from another image if needed)."""
+        """Point ``ref`` at ``image`` (moving it from another image if needed); index.json
+        is left as it is when the tag is already there (a rebuild retags the same image)."""
         desc = self._manifest_desc(image)
-        self._write_index(self._retag(self.layout.read_index(), desc, add=[ref.tagged()]))
+        index = self.layout.read_index()
+        retagged = self._retag(index, desc, add=[ref.tagged()])
+        if retagged != index:
+            self._write_index(retagged)
 
     def untag(self, image: Image, ref: Reference) -> None:
         desc = self._manifest_desc(image)

@@ -230,3 +230,80 @@ def test_intermediate_images_are_listed_and_workdir_is_created(pk, tmp_path):
     assert doc["StopSignal"] == "SIGINT" and doc["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
     assert doc["Labels"] == {"k": "v", "extra": "1"}
     assert "<none>" in pk.out("images", "-a")
+
+
+def _last_layer(pk: Pyker, image: str, tmp_path: Path) -> dict[str, tarfile.TarInfo]:
+    """The members of ``image``'s top layer, by path (read from ``pyker save``, not through
+    pyker's own layer code)."""
+    archive = tmp_path / f"{image}.tar"
+    pk("save", "-o", str(archive), image)
+    with tarfile.open(archive) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]
+        layer = outer.extractfile(manifest["Layers"][-1]).read()
+    with tarfile.open(fileobj=io.BytesIO(layer), mode="r:*") as tar:
+        return {m.name.removeprefix("./").rstrip("/"): m for m in tar.getmembers()}
+
+
+def _owner_mode(member: tarfile.TarInfo) -> tuple[int, int, int]:
+    return member.uid, member.gid, member.mode & 0o7777
+
+
+def test_copy_chown_owns_the_directories_it_creates_and_no_others(pk, tmp_path):
+    """Every directory a ``COPY --chown`` creates on the way to its destination gets the
+    owner (docker build and buildah alike), mode 0755; one that existed keeps its own."""
+    root = _context(tmp_path, "FROM busybox\n"
+                    "COPY --chown=1000:1001 tree /srv/new/deep\n"
+                    "COPY --chown=1000:1001 one.txt /opt/a/b/one.txt\n"
+                    "COPY --chown=1000:1001 tree /tmp/\n", **{"one.txt": "one\n"})
+    (root / "tree").mkdir(mode=0o750)
+    (root / "tree" / "x").write_text("x\n")
+    _build(pk, root, "-t", "chowned")
+    layers = [_last_layer(pk, "chowned", tmp_path)]
+    ids = _history_ids(pk, "chowned")  # newest first: the three COPY steps' images
+    for index in (1, 2):
+        layers.append(_last_layer(pk, ids[index], tmp_path))
+    to_tmp, file_copy, dir_copy = layers
+    for name in ("srv", "srv/new", "srv/new/deep"):
+        assert _owner_mode(dir_copy[name]) == (1000, 1001, 0o755), name
+    assert _owner_mode(dir_copy["srv/new/deep/x"])[:2] == (1000, 1001)
+    for name in ("opt", "opt/a", "opt/a/b"):
+        assert _owner_mode(file_copy[name]) == (1000, 1001, 0o755), name
+    assert _owner_mode(file_copy["opt/a/b/one.txt"])[:2] == (1000, 1001)
+    # /tmp was there: the layer carries it (a child changed), with the image's owner and mode
+    assert _owner_mode(to_tmp["tmp"]) == (0, 0, 0o1777)
+    assert _owner_mode(to_tmp["tmp/x"])[:2] == (1000, 1001)
+
+
+def test_copy_without_chown_creates_root_owned_directories(pk, tmp_path):
+    root = _context(tmp_path, "FROM busybox\nCOPY one.txt /opt/a/one.txt\n", **{"one.txt": "1\n"})
+    _build(pk, root, "-t", "rootowned")
+    layer = _last_layer(pk, "rootowned", tmp_path)
+    assert _owner_mode(layer["opt/a"]) == (0, 0, 0o755)
+    assert _owner_mode(layer["opt/a/one.txt"]) == (0, 0, 0o644)
+
+
+def test_remembered_file_hashes_never_hide_a_changed_file(pk, tmp_path):
+    """A rebuild takes a context file's hash from the table kept in the data root when its
+    stat is unchanged; a same-size edit with its mtime put back still rebuilds the COPY
+    (ctime moved), and so does a file replaced by another."""
+    import time
+
+    root = _context(tmp_path, "FROM busybox\nCOPY a.txt /a.txt\nCMD [\"cat\", \"/a.txt\"]\n",
+                    **{"a.txt": "alpha\n"})
+    time.sleep(2.2)  # older than the racy window (filehash.RACY_NS): it will be remembered
+    _build(pk, root, "-t", "hashed")
+    tables = Path(pk.env["PYKER_DATA_ROOT"], "buildcache", "files").glob("*.json")
+    assert [t for t in tables if str(root / "a.txt") in t.read_text()]  # remembered
+    _, text = _build(pk, root, "-t", "hashed")
+    assert text.count(" ---> Using cache") == 2
+    before = os.lstat(root / "a.txt")
+    (root / "a.txt").write_text("omega\n")  # same size
+    os.utime(root / "a.txt", ns=(before.st_atime_ns, before.st_mtime_ns))
+    _, text = _build(pk, root, "-t", "hashed")
+    assert text.count(" ---> Using cache") == 0
+    assert pk.out("run", "--rm", "hashed") == "omega\n"
+    (root / "b.txt").write_text("alpha\n")
+    os.replace(root / "b.txt", root / "a.txt")  # back to the first content: its cache entry
+    _, text = _build(pk, root, "-t", "hashed")
+    assert text.count(" ---> Using cache") == 2
+    assert pk.out("run", "--rm", "hashed") == "alpha\n"

@@ -71,12 +71,8 @@ RUNTIME_FILES = {"etc/hosts", "etc/hostname", "etc/resolv.conf"}
 RUNTIME_DIRS = {"run"}
 
 #: Known differences, path -> why; each is pinned by a strict xfail test below, so that the
-#: fix makes it fail and the entry is removed.
-KNOWN = {
-    "srv/owned": "pyker: COPY --chown leaves the directory it creates for a directory source "
-                 "owned by 0:0; docker build (classic and BuildKit) and buildah give it the "
-                 "--chown owner",
-}
+#: fix makes it fail and the entry is removed. None today.
+KNOWN: dict[str, str] = {}
 
 Entry = tuple  # (type, mode, uid, gid, symlink target | sha256 of the content | "")
 
@@ -267,8 +263,9 @@ def test_pyker_and_buildah_build_the_same_tree(trees):
 
 
 @needs_buildah
-@pytest.mark.xfail(strict=True, reason=KNOWN["srv/owned"])
 def test_copy_chown_owns_the_directory_it_creates(trees):
+    """Was a known difference: pyker left /srv/owned, which the COPY creates for a directory
+    source, owned by 0:0 where docker build and buildah give it the --chown owner."""
     ours, theirs = trees
     assert theirs["srv/owned"][2:4] == (1000, 1000)
     assert ours["srv/owned"] == theirs["srv/owned"]
