@@ -41,15 +41,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically (see the module docstring)."""
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (see the module docstring).
+
+    ``durable=False`` skips both fsyncs, for files rebuilt at every container start (its
+    /etc/hosts, resolv.conf, network state): a reader still never sees half a file, and a
+    crash can only lose what the next start writes again. Two fsyncs cost 1-3 ms each here.
+    """
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.rename(tmp, path)
     except BaseException:
         try:
@@ -57,7 +63,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def sweep_temporaries(directory: Path) -> int:

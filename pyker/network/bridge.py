@@ -31,12 +31,22 @@ def veth_name(container_id: str, network_id: str) -> str:
 
 
 def ensure_bridge(name: str, subnet: str, gateway: str, *, internal: bool = False) -> None:
-    """The bridge with its gateway address, up, and its iptables rules (idempotent)."""
+    """The bridge with its gateway address, up, and its iptables rules (idempotent).
+
+    A bridge that is there, up and holding its address is taken as complete: its rules were
+    written with it (checking them is two execs of iptables, ~15 ms on every ``run``). Like
+    Docker's daemon, pyker does not notice rules a user deletes by hand meanwhile;
+    ``network rm`` then ``create`` (or a reboot, for the default bridge) writes them again.
+    """
     from pyker.network import nat
 
     prefix = ipaddress.ip_network(subnet).prefixlen
     with RtNetlink() as nl:
-        if nl.link_index(name) is None:
+        index = nl.link_index(name)
+        if index is not None and f"{gateway}/{prefix}" in nl.addresses(index) and next(
+                (link.up for link in nl.links() if link.index == index), False):
+            return
+        if index is None:
             nl.add_bridge(name)
         if f"{gateway}/{prefix}" not in nl.addresses(name):
             nl.add_address(name, f"{gateway}/{prefix}")

@@ -231,12 +231,18 @@ class NetworkStore:
         Raises:
             NetworkError: a malformed ``bip``, or one overlapping another network.
         """
-        host_routes = list(host_routes)
+        def usable(current: Network | None) -> bool:
+            return current is not None and (bool(current.endpoints) or _matches_bip(current, bip))
+
+        # Every `run` asks: a read without the lock answers it once the network exists.
+        current = next((n for n in self._files() if n.name == DEFAULT_NAME), None)
+        if usable(current):
+            return current
         with self._locked() as nets:
             current = next((n for n in nets if n.name == DEFAULT_NAME), None)
-            if current is not None and (current.endpoints or _matches_bip(current, bip)):
+            if usable(current):
                 return current
-            return self._write_default(nets, current, bip, host_routes)
+            return self._write_default(nets, current, bip, list(host_routes))
 
     def _write_default(self, nets: list[Network], current: Network | None, bip: str | None,
                        host_routes: list[object]) -> Network:

@@ -66,9 +66,16 @@ def _host_routes() -> list[str]:
     return found
 
 
+class _HostRoutes:
+    """The host's networks, read only if IPAM needs them (the default network's creation)."""
+
+    def __iter__(self):
+        return iter(_host_routes())
+
+
 def _network(ctx, name: str):
     if name in ("bridge", "default"):
-        return ctx.networks.default(bip=ctx.bip, host_routes=_host_routes())
+        return ctx.networks.default(bip=ctx.bip, host_routes=_HostRoutes())
     return ctx.networks.get(name)
 
 
@@ -169,8 +176,8 @@ def _write_files(ctx, record, opts, container_dir: Path, ip: str, *, embedded_dn
     links = [_link(ctx, spec) for spec in opts.links]
     hostname = opts.hostname or record.id[:12]
     atomic_write(container_dir / "hosts", resolvconf.container_hosts(
-        hostname=hostname, ip=ip, extra=extra, links=links).encode())
-    atomic_write(container_dir / "resolv.conf", resolv.text.encode())
+        hostname=hostname, ip=ip, extra=extra, links=links).encode(), durable=False)
+    atomic_write(container_dir / "resolv.conf", resolv.text.encode(), durable=False)
     return resolv
 
 
@@ -226,7 +233,7 @@ def settings(container_dir: Path) -> dict | None:
 
 
 def _save(container_dir: Path, state: dict) -> None:
-    atomic_write(container_dir / STATE_FILE, json.dumps(state).encode())
+    atomic_write(container_dir / STATE_FILE, json.dumps(state).encode(), durable=False)
 
 
 def dns_server(data_root: Path, container_id: str, netns_path: str,

@@ -160,6 +160,29 @@ def test_publish_all_maps_exposed_ports_to_free_host_ports(net):
         net("rm", "-f", "exp")
 
 
+def test_fixed_ip_internal_network_connect_and_extra_hosts(net):
+    net("network", "create", "--subnet", "10.77.0.0/24", "--internal", "inner")
+    net("network", "create", "outer")
+    try:
+        net("run", "-d", "--name", "fixed", "--network", "inner", "--ip", "10.77.0.50",
+            "--add-host", "db.local:10.77.0.9", "busybox", "sleep", "300")
+        assert ip_of(net, "fixed", "inner") == "10.77.0.50"
+        assert "10.77.0.9\tdb.local" in net.out("exec", "fixed", "cat", "/etc/hosts")
+        # An internal network: no default route out, no MASQUERADE for its subnet.
+        assert "default" not in net.out("exec", "fixed", "ip", "route")
+        assert "-s 10.77.0.0/24 ! -o" not in net.host("iptables", "-t", "nat", "-S")
+        net("network", "connect", "--alias", "second", "outer", "fixed")
+        assert "eth1" in net.out("exec", "fixed", "ls", "/sys/class/net")
+        found = net.out("run", "--rm", "--network", "outer", "busybox", "nslookup", "second")
+        assert ip_of(net, "fixed", "outer") in found
+        net("network", "disconnect", "outer", "fixed")
+        assert "eth1" not in net.out("exec", "fixed", "ls", "/sys/class/net")
+        assert json.loads(net.out("network", "inspect", "outer"))[0]["Containers"] == {}
+    finally:
+        net("rm", "-f", "fixed", check=False)
+        net("network", "rm", "inner", "outer")
+
+
 def test_container_network_mode_shares_the_namespace(net):
     net("run", "-d", "--name", "base", "busybox", "sleep", "300")
     try:
