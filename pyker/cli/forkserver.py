@@ -62,6 +62,10 @@ def preload() -> None:
     for info in pkgutil.walk_packages([str(PACKAGE)], prefix="pyker."):
         if info.name not in skip:
             importlib.import_module(info.name)
+    from pyker.cli.main import COMMANDS, command_parser
+
+    for name in COMMANDS:
+        command_parser(name)
 
 
 @dataclass(slots=True)

@@ -112,6 +112,18 @@ def _report(message: str) -> None:
     print(f"pyker: {message}", file=sys.stderr)
 
 
+_PARSERS: dict[str, Parser] = {}
+
+
+def command_parser(name: str) -> Parser:
+    """The parser of command ``name``, built once per process: building ``run``'s ~80 flags
+    costs more than parsing them, and the fork server builds them all before it forks."""
+    if name not in _PARSERS:
+        module = importlib.import_module(f"pyker.cli.{COMMANDS[name][0]}")
+        _PARSERS[name] = module.parser(name)
+    return _PARSERS[name]
+
+
 def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
@@ -125,9 +137,7 @@ def _dispatch(argv: list[str]) -> int:
     if name not in COMMANDS:
         _report(f"'{name}' is not a pyker command.\nSee 'pyker --help'")
         return 1
-    module = importlib.import_module(f"pyker.cli.{COMMANDS[name][0]}")
-    parser: Parser = module.parser(name)
-    args = parser.parse_args(argv[1:])
+    args = command_parser(name).parse_args(argv[1:])
     handler: Handler = args.handler
     return handler(args)
 
