@@ -32,9 +32,9 @@ from os import PathLike
 # Source: arch/x86/entry/syscalls/syscall_64.tbl and include/uapi/asm-generic/unistd.h.
 _SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
     "x86_64": {"pivot_root": 155, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
-               "fsmount": 432},
+               "fsmount": 432, "rt_sigaction": 13},
     "aarch64": {"pivot_root": 41, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
-                "fsmount": 432},
+                "fsmount": 432, "rt_sigaction": 134},
 }
 
 

@@ -161,15 +161,13 @@ def _cwd(spec: Spec) -> None:
 
 def default_signals() -> None:
     """Every signal back to its default action, none blocked: the state Docker's processes
-    start in. Python ignores SIGPIPE and SIGXFSZ at start-up, and an ignored signal stays
-    ignored across execve(2): without this, ``yes | head`` in the container would not end."""
-    for sig in signal.valid_signals():
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            try:
-                signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):  # the realtime signals glibc keeps for itself
-                pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    start in. Python ignores SIGPIPE and SIGXFSZ at start-up, a parent may have ignored
+    others (even glibc's own 32 and 33), and an ignored signal stays ignored across
+    execve(2): without this, ``yes | head`` in the container would not end. Python's
+    handlers are left behind too: its own table must not call a handler that is gone."""
+    from pyker.kernel.signals import reset_all
+
+    reset_all()
 
 
 def _close_fds(keep: int) -> None:
