@@ -35,6 +35,7 @@ from typing import NoReturn
 
 from pyker.kernel.namespaces import CloneFlag, sethostname, setns, unshare
 from pyker.kernel.netif import set_up
+from pyker.kernel.signals import reset_all
 from pyker.runtime import privileges
 from pyker.runtime import rootfs as container_fs
 from pyker.runtime.privileges import InitError
@@ -165,8 +166,6 @@ def default_signals() -> None:
     others (even glibc's own 32 and 33), and an ignored signal stays ignored across
     execve(2): without this, ``yes | head`` in the container would not end. Python's
     handlers are left behind too: its own table must not call a handler that is gone."""
-    from pyker.kernel.signals import reset_all
-
     reset_all()
 
 
