@@ -112,15 +112,20 @@ def cmd_inspect(args: argparse.Namespace, kind: str | None = None) -> int:
             what = {"image": "image", "container": "container"}.get(kind or "", "object")
             print(f"Error: No such {what}: {name}", file=sys.stderr)
             status = 1
-    if args.format:
+    print_documents(docs, args.format)
+    return status
+
+
+def print_documents(docs: list[dict[str, object]], fmt: str | None) -> None:
+    """Docker's inspect output: the JSON list, or ``-f``'s Go template once per document."""
+    if fmt:
         from pyker.cli.gotemplate import compile as compile_template
 
-        template = compile_template(args.format.replace("\\t", "\t").replace("\\n", "\n"))
+        template = compile_template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
         for doc in docs:
             sys.stdout.write(template.render(doc) + "\n")
     else:
         sys.stdout.write(json.dumps(docs, indent=4, ensure_ascii=False) + "\n")
-    return status
 
 
 def add_inspect(p: argparse.ArgumentParser, kind: str | None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from pyker.cli.main import Parser, new_parser
@@ -122,6 +121,8 @@ def inspect_doc(net) -> dict[str, object]:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from pyker.cli.inspect import print_documents
+
     engine = Engine()
     docs, status = [], 0
     for name in args.names:
@@ -132,14 +133,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         except PykerError as err:
             print(f"Error: {err}", file=sys.stderr)
             status = 1
-    if args.format:
-        from pyker.cli.gotemplate import compile as compile_template
-
-        template = compile_template(args.format.replace("\\t", "\t").replace("\\n", "\n"))
-        for doc in docs:
-            sys.stdout.write(template.render(doc) + "\n")
-    else:
-        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    print_documents(docs, args.format)
     return status
 
 
