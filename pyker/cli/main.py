@@ -103,7 +103,7 @@ def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["Usage:  pyker [OPTIONS] COMMAND", "",
              "A container engine in Python, for teaching", "", "Commands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, summary in sorted(COMMANDS.items())]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in sorted(COMMANDS.items())]
     lines += ["", "Run 'pyker COMMAND --help' for more information on a command."]
     return "\n".join(lines)
 
