@@ -147,6 +147,10 @@ def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
     finally:
         if plan.attach_socket is not None:
             plan.attach_socket.unlink(missing_ok=True)
+            try:
+                plan.attach_socket.parent.rmdir()  # the container's run directory
+            except OSError:
+                pass
         _finish(store, plan, cgroup, remove=remove)
 
 
