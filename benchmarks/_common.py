@@ -93,9 +93,11 @@ class ForkServer:
     python: Path
     env: dict[str, str]
     pid: int | None = None
+    preexec: Callable[[], None] | None = None  # e.g. join a network namespace first
 
     def _cmd(self, action: str) -> subprocess.CompletedProcess[bytes]:
-        return run([str(self.python), "-m", "pyker", "system", "forkserver", action], self.env)
+        return run([str(self.python), "-m", "pyker", "system", "forkserver", action], self.env,
+                   preexec_fn=self.preexec)
 
     def start(self) -> str:
         """Start it (``python -m pyker``: the ``pyker`` program never starts its own server);

@@ -143,6 +143,21 @@ class NetNs:
         return preexec
 
 
+    def enter_net_only(self) -> Callable[[], None]:
+        """A ``preexec_fn`` that joins the network namespace only: pyker needs no fresh
+        sysfs, and its fork server serves only clients in all of its own namespaces."""
+        from pyker.kernel.namespaces import CloneFlag, setns
+
+        path = f"/run/netns/{self.name}"
+
+        def preexec() -> None:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            setns(fd, CloneFlag.CLONE_NEWNET)
+            os.close(fd)
+
+        return preexec
+
+
 def docker_cli() -> str | None:
     """The client packaged with dockerd (/usr/bin/docker beside /usr/sbin/dockerd), not an
     unrelated newer client earlier in PATH that would negotiate down to the daemon's API."""

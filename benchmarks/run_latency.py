@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -46,6 +45,7 @@ from _engines import NetNs, podman_run_flags, podman_store, start_docker, worksp
 from _engines import versions as engine_versions
 
 FORK_ROW = "pyker (fork server)"
+BRIDGE_FORK_ROW = "pyker (fork server) --network bridge"
 
 
 def _bundle(tmp: Path, layer: Path) -> Path:
@@ -75,17 +75,18 @@ def variants(tmp: Path, python: Path, bundle: Path) -> list[Variant]:
     cold = pyker_env(tmp, bytecode=False)
     script = python.parent / "pyker"
     rootfs = bundle / "rootfs"
+    # --network none: the same namespaces as runc's bundle (a network namespace with lo only);
+    # the bridge rows below measure what a network adds.
+    run_true = ["run", "--rm", "--network", "none", "busybox", "true"]
     out = [
-        Variant("pyker (console script)", [str(script), "run", "--rm", "busybox", "true"], env,
+        Variant("pyker (console script)", [str(script), *run_true], env,
                 skip="" if script.exists() else f"no console script {script}: pip install -e ."),
-        Variant(FORK_ROW, [str(script), "run", "--rm", "busybox", "true"],
+        Variant(FORK_ROW, [str(script), *run_true],
                 pyker_env(tmp, bytecode=True, forkserver=True),
                 note="the same program, handing the command to a fork server",
                 skip="" if script.exists() else f"no console script {script}: pip install -e ."),
-        Variant("pyker (python -m pyker)", [str(python), "-m", "pyker", "run", "--rm", "busybox",
-                                            "true"], env),
-        Variant("pyker (-m, no bytecode cache)", [str(python), "-m", "pyker", "run", "--rm",
-                                                  "busybox", "true"], cold,
+        Variant("pyker (python -m pyker)", [str(python), "-m", "pyker", *run_true], env),
+        Variant("pyker (-m, no bytecode cache)", [str(python), "-m", "pyker", *run_true], cold,
                 note="pyker compiled at each run: PYTHONDONTWRITEBYTECODE, no __pycache__"),
     ]
     runc = shutil.which("runc")
@@ -112,7 +113,7 @@ def engines(tmp: Path, stack: ExitStack, python: Path) -> list[Variant]:
     saved = run([str(python), "-m", "pyker", "save", "-o", str(image_tar), "busybox"],
                 pyker_env(tmp, bytecode=True))
     err = "" if saved.returncode == 0 else f"pyker save failed, {tail(saved)}"
-    out = [_pyker_bridge(tmp, stack, python)]
+    out = _pyker_bridge(tmp, stack, python)
     d, docker_err = start_docker(tmp, stack, image_tar) if not err else (None, err)
     out.append(Variant("docker run --rm", [*d.client(), "run", "--rm", "busybox", "true"] if d
                        else [], d.client_env() if d else None, skip=docker_err,
@@ -125,28 +126,33 @@ def engines(tmp: Path, stack: ExitStack, python: Path) -> list[Variant]:
     return out
 
 
-def _pyker_bridge(tmp: Path, stack: ExitStack, python: Path) -> Variant:
-    """Measured once ``pyker run --help`` offers ``--network bridge`` and it runs here."""
+def _pyker_bridge(tmp: Path, stack: ExitStack, python: Path) -> list[Variant]:
+    """pyker on its default bridge, in a network namespace of its own, with and without a
+    fork server (started in that namespace: it serves only clients in its own namespaces)."""
+    v = _pyker_bridge_alone(tmp, stack, python)
+    env = {**pyker_env(tmp, bytecode=True, forkserver=True),
+           "PYKER_RUN_ROOT": str(tmp / "run-bridge")}
+    served = Variant(BRIDGE_FORK_ROW, v.argv, env, preexec=v.preexec, skip=v.skip,
+                     note="the fork server running in that netns")
+    return [v, served]
+
+
+def _pyker_bridge_alone(tmp: Path, stack: ExitStack, python: Path) -> Variant:
+    """``pyker run --network bridge``, measured if a trial run works here."""
     env = pyker_env(tmp, bytecode=True)
     v = Variant("pyker run --network bridge", [str(python.parent / "pyker"), "run", "--rm",
                                                 "--network", "bridge", "busybox", "true"], env,
                 note="in its own netns")
-    text = run([str(python), "-m", "pyker", "run", "--help"], env).stdout.decode()
-    option = re.search(r"--network NETWORK.*?(?=\n  -|\Z)", text, re.S)
-    offered = bool(option and re.search(r"\bbridge\b(?!\s*:\s*coming)", option.group(0)))
-    if not offered:
-        v.skip = "pyker bridge networking not built yet"
-        return v
     ns = NetNs(f"pyk-pyker-{os.getpid()}", tmp / "pyker-netns-keep")
     stack.callback(ns.delete)
     err = ns.create()
     if err:
         v.skip = f"no network namespace for it: {err}"
         return v
-    v.preexec = ns.enter()
+    v.preexec = ns.enter_net_only()
     trial = run(v.argv, env, preexec_fn=v.preexec)
     if trial.returncode != 0:
-        v.skip = f"pyker bridge networking not built yet ({tail(trial)})"
+        v.skip = f"pyker run --network bridge failed ({tail(trial)})"
     return v
 
 
@@ -203,17 +209,21 @@ def main() -> int:
             return 1
         bundle = _bundle(tmp, _busybox_layer(tmp / "data"))
         vs = variants(tmp, python, bundle) + engines(tmp, stack, python)
-        served = next(v for v in vs if v.name == FORK_ROW)
-        server = ForkServer(python, served.env)
-        if not served.skip:  # on the private run root, for the whole round-robin
-            stack.callback(server.stop)
-            served.skip = server.start()
+        servers = []
+        for name in (FORK_ROW, BRIDGE_FORK_ROW):
+            served = next(v for v in vs if v.name == name)
+            server = ForkServer(python, served.env, preexec=served.preexec)
+            if not served.skip:  # on a private run root, for the whole round-robin
+                stack.callback(server.stop)
+                served.skip = server.start()
+            servers.append((served, server))
         before = loadavg()
         print(f"{args.runs} runs each after {args.warmup} warm-ups, round-robin; data in {tmp}")
         measure(vs, args.runs, args.warmup)
-        if not served.skip and (stepped_down := server.check()):
-            served.skip = f"{stepped_down} ({len(served.times)} samples discarded)"
-        server.stop()
+        for served, server in servers:
+            if not served.skip and (stepped_down := server.check()):
+                served.skip = f"{stepped_down} ({len(served.times)} samples discarded)"
+            server.stop()
         result = report(vs, args.runs, args.warmup)
         result["loadavg_before"], result["loadavg_after"] = before, loadavg()
         print(f"\nload average before {before}, after {result['loadavg_after']}")
