@@ -28,10 +28,27 @@ help:
 lab: images
 	$(PYKER) system forkserver start
 	mkdir -p notebooks
-	$(VENV)/bin/jupyter lab --allow-root --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab --allow-root --ip 127.0.0.1 \
+	  --no-browser --notebook-dir notebooks
+
+# The notebooks run under nbval in a sandbox (python -m grader sandbox): a store of their
+# own seeded with the base images, and a network namespace of their own, so the host's
+# network is never changed. Their committed outputs are compared once sanitized (ids,
+# times, addresses, PIDs: notebooks/sanitize.cfg). While notebooks/ holds no notebook the
+# step says so; once it does, pytest-or-fail makes "collected nothing" a failure.
+NOTEBOOKS ?= notebooks
+NBVAL_ARGS ?= --nbval --nbval-current-env --nbval-cell-timeout 300 \
+	--nbval-sanitize-with notebooks/sanitize.cfg
 
 test: images
 	$(PYTEST) $(PYTEST_ARGS)
+	@if ls $(NOTEBOOKS)/*.ipynb > /dev/null 2>&1; then \
+	  echo "$(VENV)/bin/python -m grader sandbox -- pytest $(NBVAL_ARGS) $(NOTEBOOKS)"; \
+	  $(VENV)/bin/python -m grader sandbox --images busybox,debian -- \
+	    $(PYTEST) $(NBVAL_ARGS) $(NOTEBOOKS); \
+	else \
+	  echo "nbval: no notebook in $(NOTEBOOKS)/ yet: nothing to compare"; \
+	fi
 
 unit: venv
 	$(PYTEST) tests/unit $(PYTEST_ARGS)

@@ -1,0 +1,232 @@
+"""The grader against the real engine: each solution passes every check of its exercise, an
+empty attempt fails every one, and a near miss fails exactly the checks it should — so no
+check is one that cannot fail. Then batch grading of sample submissions, end to end.
+
+Everything runs on a private store, in the session's network namespace (the solution
+scripts and the grader's own pyker commands alike); batch grading makes its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Pyker, enter_tests_netns
+from grader import Context, grade
+from grader.registry import exercise
+
+pytestmark = pytest.mark.requires("root", "overlay", "busybox", "seccomp")
+
+LABS = REPO / "labs"
+SUBMISSIONS = REPO / "tests" / "fixtures" / "submissions"
+SOLVED = [("02-namespaces", "hostname"), ("02-namespaces", "isolated-net"),
+          ("03-cgroups", "pids"), ("03-cgroups", "memory"),
+          ("04-capabilities", "no-chown"), ("04-capabilities", "bind-80"),
+          ("05-seccomp", "no-mkdir"), ("05-seccomp", "chmod-blocked")]
+
+
+@pytest.fixture(scope="module")
+def lab_env(pk: Pyker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The pk store's environment, with this pyker first on PATH (the solution scripts call
+    ``pyker``) and a labs/ directory of the module's own (the student's profile goes there)."""
+    env = dict(pk.env)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYKER_LAB_DIR"] = str(tmp_path_factory.mktemp("labs"))
+    return env
+
+
+@pytest.fixture
+def ctx(lab_env: dict[str, str], pk: Pyker) -> Iterator[Context]:
+    """A grading context on the store; every container is removed after the test."""
+    yield Context(env=lab_env, preexec=enter_tests_netns)
+    ids = pk.out("ps", "-aq").split()
+    if ids:
+        pk("rm", "-f", *ids)
+    profile = Path(lab_env["PYKER_LAB_DIR"]) / "05-seccomp" / "no-mkdir.json"
+    profile.unlink(missing_ok=True)
+
+
+def sh(env: dict[str, str], script: str) -> None:
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env,
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=enter_tests_netns)
+    assert proc.returncode == 0, f"{script!r} exited {proc.returncode}: {proc.stderr}"
+
+
+def report(result) -> str:
+    return "\n".join(f"{'ok ' if r.passed else 'KO '}{r.check}: {r.message} {r.error}"
+                     for r in result.results)
+
+
+@pytest.mark.parametrize(("lab", "exercise_id"), SOLVED, ids=[f"{lab}/{e}" for lab, e in SOLVED])
+def test_solution_passes_every_check(lab: str, exercise_id: str, ctx: Context,
+                                     lab_env: dict[str, str]) -> None:
+    script = LABS / lab / "solutions" / f"{exercise_id}.sh"
+    sh(lab_env, f"bash {script}")
+    result = grade(lab, exercise_id, hidden=True, ctx=ctx)
+    assert all(r.passed for r in result.results), report(result)
+    assert len(result.results) == len(exercise(lab, exercise_id).checks)
+    assert result.score == pytest.approx(result.max_score)
+
+
+@pytest.mark.parametrize(("lab", "exercise_id"), SOLVED, ids=[f"{lab}/{e}" for lab, e in SOLVED])
+def test_empty_attempt_fails_every_check(lab: str, exercise_id: str, ctx: Context) -> None:
+    result = grade(lab, exercise_id, hidden=True, ctx=ctx)
+    assert not any(r.passed for r in result.results), report(result)
+    assert all(r.error == "" for r in result.results), report(result)  # failed, not broken
+    assert all(r.message for r in result.results)
+    assert result.score == 0
+
+
+NO_MKDIR = "$PYKER_LAB_DIR/05-seccomp/no-mkdir.json"
+
+
+def profile_script(doc: dict | str) -> str:
+    text = doc if isinstance(doc, str) else json.dumps(doc)
+    return f"mkdir -p $PYKER_LAB_DIR/05-seccomp && cat > {NO_MKDIR} <<'EOF'\n{text}\nEOF"
+
+
+def deny(*names: str, action: str = "SCMP_ACT_ERRNO") -> dict:
+    return {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": list(names),
+                                                             "action": action}]}
+
+
+RUN = "pyker run -d --name"
+NEAR_MISSES = {
+    "hostname-default": ("02-namespaces", "hostname",
+                         f"{RUN} ns-uts busybox sleep 3600", {"uts-hostname"}),
+    "net-bridge": ("02-namespaces", "isolated-net",
+                   f"{RUN} ns-none busybox sleep 3600", {"only-lo"}),
+    "pids-60": ("03-cgroups", "pids",
+                f"{RUN} limited --pids-limit 60 busybox sleep 3600", {"pids-max"}),
+    "pids-unlimited": ("03-cgroups", "pids",
+                       f"{RUN} limited busybox sleep 3600", {"pids-max", "fork-limit"}),
+    "memory-128m": ("03-cgroups", "memory",
+                    f"{RUN} capped --memory 128m busybox sleep 3600", {"memory-limit"}),
+    "memory-exited": ("03-cgroups", "memory",
+                      "pyker run --name capped --memory 64m busybox true",
+                      {"running", "memory-limit"}),
+    "chown-kept": ("04-capabilities", "no-chown",
+                   f"{RUN} nochown busybox sleep 3600", {"chown-dropped", "chown-refused"}),
+    "kill-dropped-too": ("04-capabilities", "no-chown",
+                         f"{RUN} nochown --cap-drop CHOWN --cap-drop KILL busybox sleep 3600",
+                         {"defaults-kept"}),
+    "web80-root": ("04-capabilities", "bind-80",
+                   f"{RUN} web80 --cap-drop ALL --cap-add NET_BIND_SERVICE busybox "
+                   "httpd -f -p 80", {"non-root", "listens-80"}),
+    "web80-no-filecap": ("04-capabilities", "bind-80",
+                         f"{RUN} web80 --user 1000 busybox sleep 3600",
+                         {"net-bind-effective", "no-other-capability", "listens-80"}),
+    "rmdir-denied": ("05-seccomp", "no-mkdir",
+                     profile_script(deny("mkdir", "mkdirat", "rmdir", "unlinkat")),
+                     {"rmdir-works"}),
+    "mkdir-killed": ("05-seccomp", "no-mkdir",
+                     profile_script(deny("mkdir", "mkdirat", action="SCMP_ACT_KILL")),
+                     {"mkdir-refused"}),
+    "ls-broken": ("05-seccomp", "no-mkdir",
+                  profile_script(deny("mkdir", "mkdirat", "getdents64", "getdents")),
+                  {"usable"}),
+    "profile-not-json": ("05-seccomp", "no-mkdir", profile_script("{\"defaultAction\": "),
+                         {"profile-valid", "mkdir-refused", "usable", "rmdir-works"}),
+    "default-profile": ("05-seccomp", "chmod-blocked",
+                        f"{RUN} nochmod busybox sleep 3600", {"chmod-refused"}),
+    "ls-blocked-too": ("05-seccomp", "chmod-blocked",
+                       f"{profile_script(deny('chmod', 'fchmod', 'fchmodat', 'getdents64'))}\n"
+                       f"{RUN} nochmod --security-opt seccomp={NO_MKDIR} busybox sleep 3600",
+                       {"usable"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NEAR_MISSES))
+def test_near_miss_fails_exactly_its_checks(case: str, ctx: Context,
+                                            lab_env: dict[str, str]) -> None:
+    lab, exercise_id, script, failing = NEAR_MISSES[case]
+    sh(lab_env, script)
+    result = grade(lab, exercise_id, hidden=True, ctx=ctx)
+    assert {r.check for r in result.results if not r.passed} == failing, report(result)
+    assert all(r.error == "" for r in result.results), report(result)
+
+
+def test_notebook_view_leaves_hidden_checks_for_grading(ctx: Context,
+                                                        lab_env: dict[str, str]) -> None:
+    sh(lab_env, f"bash {LABS / '03-cgroups' / 'solutions' / 'pids.sh'}")
+    result = grade("03-cgroups", "pids", ctx=ctx)
+    assert [r.check for r in result.results] == ["running", "pids-max"]
+    assert result.hidden_pending == 1 and not result.passed
+
+
+# -- batch grading ----------------------------------------------------------------------------
+
+def run_batch(lab_env: dict[str, str], submissions: Path, out: Path, *extra: str
+              ) -> tuple[subprocess.CompletedProcess[str], list[dict], list[dict]]:
+    env = {k: v for k, v in lab_env.items() if k != "PYKER_LAB_DIR"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "03-cgroups", str(submissions),
+         "--csv", str(out / "grades.csv"), "--jsonl", str(out / "results.jsonl"),
+         "--images", "busybox", "--workdir", str(out), *extra],
+        env=env, capture_output=True, text=True, timeout=900, preexec_fn=enter_tests_netns)
+    assert proc.returncode == 0, proc.stderr
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return proc, rows, lines
+
+
+def assert_sandboxes_gone(out: Path, lines: list[dict]) -> None:
+    assert not list(out.glob("pyker-lab-*")), "a sandbox directory was left behind"
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not [n for n in netns.split() if n.startswith("pyk-lab-")], netns
+    for line in lines:  # the cgroups the checks read went with their containers
+        if "path" in line["evidence"] and line["evidence"]["path"].startswith("/sys/fs/cgroup"):
+            assert not Path(line["evidence"]["path"]).parent.exists()
+
+
+@pytest.mark.requires("iptables")
+def test_batch_gives_full_zero_and_partial_scores(lab_env: dict[str, str],
+                                                  tmp_path: Path) -> None:
+    _proc, rows, lines = run_batch(lab_env, SUBMISSIONS / "03-cgroups", tmp_path)
+    by_student = {row["student"]: row for row in rows}
+    assert sorted(by_student) == ["empty", "half-done", "solution"]
+
+    solution, empty, half = by_student["solution"], by_student["empty"], by_student["half-done"]
+    assert (solution["score"], solution["max_score"]) == ("7", "7")
+    assert solution["notebook_status"] == "ok"
+    assert all(solution[c] == "ok" for c in ("pids/running", "pids/pids-max", "pids/fork-limit",
+                                             "memory/running", "memory/memory-limit"))
+    assert empty["score"] == "0" and empty["notebook_status"] == "ok"
+    assert empty["pids/pids-max"].startswith("échec : aucun conteneur nommé « limited »")
+    assert half["score"] == "5" and (half["pids"], half["memory"]) == ("4", "1")
+    assert half["memory/running"] == "ok"
+    assert "134217728" in half["memory/memory-limit"] and "67108864" in half["memory/memory-limit"]
+
+    assert len(lines) == 3 * 5  # one line per check, hidden ones included
+    memory = [r for r in lines if r["student"] == "half-done" and r["check"] == "memory-limit"]
+    assert memory[0]["passed"] is False and memory[0]["evidence"]["value"] == "134217728"
+    assert {r["hidden"] for r in lines if r["check"] == "fork-limit"} == {True}
+    assert sum(r["score"] for r in lines if r["student"] == "solution") == pytest.approx(7)
+    assert_sandboxes_gone(tmp_path, lines)
+
+
+@pytest.mark.requires("iptables")
+def test_batch_survives_crash_timeout_and_errors(lab_env: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    _proc, rows, lines = run_batch(lab_env, SUBMISSIONS / "broken", tmp_path,
+                                   "--cell-timeout", "5", "--timeout", "120")
+    by_student = {row["student"]: row for row in rows}
+    crash, forever, raises = by_student["crash"], by_student["forever"], by_student["raises"]
+    # Each ran its first cell (limited, right), so each keeps the pids points.
+    assert (crash["notebook_status"], crash["score"]) == ("crash", "4")
+    assert "cellule 2" in crash["notebook_reason"]
+    assert (forever["notebook_status"], forever["score"]) == ("timeout", "4")
+    assert "cellule 2 (while True:)" in forever["notebook_reason"]
+    # A cell that raises is recorded, and the cells after it still run.
+    assert (raises["notebook_status"], raises["score"]) == ("error", "7")
+    assert "ZeroDivisionError" in raises["notebook_reason"]
+    assert_sandboxes_gone(tmp_path, lines)
