@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from pyker.build import instructions as ins
 from pyker.build import metadata as meta
-from pyker.build import stages, steps
+from pyker.build import copying, stages, steps
 from pyker.build.cache import BuildCache, StepKey
 from pyker.build.context import BuildContext, is_remote
 from pyker.build.output import Output, short
@@ -349,8 +349,8 @@ class Builder:
                                   f"in {dest} ", spaces=1)
             with tempfile.TemporaryFile(dir=self.store.tmp_dir) as spool:
                 with steps.mounted(self.store, state.image) as paths:
-                    owner = steps.owner(paths.rootfs, chown, inst.chmod)
-                    steps.copy_into(paths.rootfs, found, dest, context.walk, owner,
+                    owner = copying.owner(paths.rootfs, chown, inst.chmod)
+                    copying.copy_into(paths.rootfs, found, dest, context.walk, owner,
                                     extract=isinstance(inst, ins.Add))
                     steps.unmount(paths)
                     steps.pack_upper(paths.upper, spool, container=False,

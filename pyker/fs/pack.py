@@ -151,25 +151,46 @@ class Packer:
         self.content_size += node.st.st_size
 
     def _xattrs(self, node: _Node) -> dict[str, str]:
-        """PAX records of the entry's xattrs, sorted; overlay's own are left out."""
-        try:
-            names = os.listxattr(node.proc, follow_symlinks=False)
-        except OSError as err:
-            if err.errno == errno.ENOTSUP:  # a filesystem without xattrs
-                return {}
-            raise
-        records: dict[str, str] = {}
-        for attr in sorted(names):
-            if attr.startswith(whiteout.OVERLAY_XATTR_PREFIX):
-                if self.root_is_upper and attr in _INCOMPLETE:
-                    raise ArchiveError(str(self.src), f'"{node.rel}" {_INCOMPLETE[attr]}: mount '
-                                       "with redirect_dir=off,metacopy=off to commit it")
-                continue
-            value = os.getxattr(node.proc, attr, follow_symlinks=False)
-            # Binary values (security.capability) survive: tarfile writes them back as
-            # bytes, with a PAX hdrcharset=BINARY record.
-            records[PAX_XATTR + attr] = value.decode("utf-8", "surrogateescape")
-        return records
+        """PAX records of the entry's xattrs; an incomplete overlay copy-up is refused."""
+        names = _xattr_names(node.proc, follow=False)
+        incomplete = sorted(_INCOMPLETE.keys() & set(names)) if self.root_is_upper else []
+        if incomplete:
+            raise ArchiveError(str(self.src), f'"{node.rel}" {_INCOMPLETE[incomplete[0]]}: '
+                               "mount with redirect_dir=off,metacopy=off to commit it")
+        return _records(node.proc, names, follow=False)
+
+
+def xattr_records(target: str | int) -> dict[str, str]:
+    """PAX records (``SCHILY.xattr.NAME``) of the xattrs of ``target``, sorted by name.
+
+    ``target`` is a descriptor, or a path whose last component is not followed (a symlink's
+    own xattrs). Overlay's ``trusted.overlay.*`` are left out: they are a mount's bookkeeping,
+    not the file's. The single-file copies (``pyker cp``, a build's COPY) use this too, so a
+    file keeps its ``security.capability`` (setcap) and ``user.*`` as it does in a tree.
+    """
+    follow = isinstance(target, int)  # a descriptor is the file itself: no follow flag
+    return _records(target, _xattr_names(target, follow=follow), follow=follow)
+
+
+def _xattr_names(target: str | int, *, follow: bool) -> list[str]:
+    try:
+        return os.listxattr(target, follow_symlinks=follow)
+    except OSError as err:
+        if err.errno == errno.ENOTSUP:  # a filesystem without xattrs
+            return []
+        raise
+
+
+def _records(target: str | int, names: list[str], *, follow: bool) -> dict[str, str]:
+    records: dict[str, str] = {}
+    for attr in sorted(names):
+        if attr.startswith(whiteout.OVERLAY_XATTR_PREFIX):
+            continue
+        value = os.getxattr(target, attr, follow_symlinks=follow)
+        # Binary values (security.capability) survive: tarfile writes them back as
+        # bytes, with a PAX hdrcharset=BINARY record.
+        records[PAX_XATTR + attr] = value.decode("utf-8", "surrogateescape")
+    return records
 
 
 _TYPES = {

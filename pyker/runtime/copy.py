@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 from pyker.errors import ArchiveError, PykerError
 from pyker.fs import safepath
-from pyker.fs.pack import Packer
+from pyker.fs.pack import Packer, xattr_records
 from pyker.fs.unpack import Unpacker
 from pyker.image.store import ImageStore
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
@@ -146,27 +146,37 @@ def write_archive(side: Side, src: Source, out: BinaryIO) -> None:
 
 
 def _add_top(tar: tarfile.TarFile, parent: int, leaf: str, name: str, side: Side) -> None:
+    """The top entry, with its xattrs as the Packer writes those below it (a file keeps its
+    ``security.capability``, as Docker's tar does), then a directory's tree."""
     st = os.stat(leaf, dir_fd=parent, follow_symlinks=False)
+    here = safepath.proc_path(parent, leaf)  # its last component is never followed
     if stat.S_ISDIR(st.st_mode):
         fd = os.open(leaf, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                      dir_fd=parent)
         try:
-            tar.addfile(_header(name, st, tarfile.DIRTYPE))
+            info = _header(name, st, tarfile.DIRTYPE)
+            info.pax_headers = xattr_records(safepath.proc_path(fd, "."))
+            tar.addfile(info)
             packer = Packer(Path(safepath.proc_path(fd)), root_is_upper=False, exclude=None)
             packer.pack(_Rebased(tar, name))  # type: ignore[arg-type]
         finally:
             os.close(fd)
     elif stat.S_ISREG(st.st_mode):
         with open(os.open(leaf, _FILE_FLAGS, dir_fd=parent), "rb") as data:
-            info = _header(name, os.fstat(data.fileno()), tarfile.REGTYPE)
-            info.size = os.fstat(data.fileno()).st_size
+            now = os.fstat(data.fileno())
+            info = _header(name, now, tarfile.REGTYPE)
+            info.size = now.st_size
+            info.pax_headers = xattr_records(data.fileno())  # the very inode being read
             tar.addfile(info, data)
     elif stat.S_ISLNK(st.st_mode):
         info = _header(name, st, tarfile.SYMTYPE)
         info.linkname = os.readlink(leaf, dir_fd=parent)
+        info.pax_headers = xattr_records(here)
         tar.addfile(info)
     elif stat.S_ISFIFO(st.st_mode):
-        tar.addfile(_header(name, st, tarfile.FIFOTYPE))
+        info = _header(name, st, tarfile.FIFOTYPE)
+        info.pax_headers = xattr_records(here)
+        tar.addfile(info)
     else:
         raise ArchiveError(side.label(), "a device node or socket cannot be copied")
 
