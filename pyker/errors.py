@@ -221,3 +221,24 @@ class NetworkNotFound(NetworkError):
     def __init__(self, ref: str, message: str | None = None) -> None:
         super().__init__(message or f"network {ref} not found")
         self.ref = ref
+
+
+class VolumeError(PykerError):
+    """Base of volume errors: a bad name, a volume in use, a mount that cannot be made."""
+
+
+class VolumeNotFound(VolumeError):
+    """No volume has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"get {name}: no such volume")
+        self.name = name
+
+
+class VolumeInUse(VolumeError):
+    """A container (running or not) still mounts the volume: ``users`` are their ids."""
+
+    def __init__(self, name: str, users: list[str]) -> None:
+        super().__init__(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self.name = name
+        self.users = users

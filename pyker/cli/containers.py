@@ -49,7 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.rm:  # the container never ran: --rm still means it does not stay
             from pyker.runtime.container import remove
 
-            remove(engine.containers, engine.containers.load(record.id), force=True)
+            remove(engine.containers, engine.containers.load(record.id), force=True,
+                   volumes=True)
         raise
     if args.detach:
         print(record.id)
@@ -152,7 +153,8 @@ def cmd_rm(args: argparse.Namespace) -> int:
     engine = Engine()
 
     def one(name: str) -> None:
-        remove(engine.containers, engine.containers.resolve(name), force=args.force)
+        remove(engine.containers, engine.containers.resolve(name), force=args.force,
+               volumes=args.volumes)
         print(name)
     return _each(args.containers, one)
 

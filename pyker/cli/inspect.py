@@ -39,6 +39,7 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "CapAdd": list(o.get("cap_add", ())) or None,
             "CapDrop": list(o.get("cap_drop", ())) or None,
             "Privileged": o.get("privileged"), "ReadonlyRootfs": o.get("read_only"),
+            "SecurityOpt": list(o.get("security_opt", ())) or None,
             "Memory": limits.get("memory") or 0, "MemorySwap": limits.get("memory_swap") or 0,
             "MemoryReservation": limits.get("memory_reservation") or 0,
             "OomKillDisable": limits.get("oom_kill_disable"),
@@ -48,6 +49,7 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "CpusetMems": limits.get("cpuset_mems") or "",
             "PidsLimit": limits.get("pids_limit"), "Runtime": o.get("runtime"),
         },
+        "Mounts": _mounts(engine, record),
         "NetworkSettings": network_settings(engine, record),
         "GraphDriver": {"Name": "overlay2", "Data": {
             "MergedDir": str(paths.rootfs), "UpperDir": str(paths.upper),
@@ -60,6 +62,13 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "Entrypoint": o.get("entrypoint"), "Labels": o.get("labels") or {},
         },
     }
+
+
+def _mounts(engine: Engine, record: Record) -> list[dict[str, object]]:
+    """Docker's Mounts: Type, Name, Source, Destination, Driver, Mode, RW, Propagation."""
+    from pyker.runtime.volumes import inspect_mounts
+
+    return inspect_mounts(engine.containers_dir, record.options)
 
 
 def network_settings(engine: Engine, record: Record) -> dict[str, object]:

@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "info": ("system", "Display system-wide information"),
     "version": ("system", "Show the pyker version information"),
+    "volume": ("volume", "Manage volumes"),
 }
 
 # `pyker container <cmd>` -> the module under pyker.cli that owns <cmd> (its add(name, parser))

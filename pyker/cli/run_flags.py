@@ -60,6 +60,12 @@ def add_run_flags(p: Parser) -> None:
     a("--init", action="store_true", help="run an init (tini) as PID 1, reaping zombies")
     a("--cidfile", default="", help="write the container ID to the file")
     a("--userns", default="", help='"host": no user namespace in a userns-remap daemon')
+    a("-v", "--volume", action="append", default=[], dest="volumes",
+      help="[NAME|/host/path:]/container/path[:ro]")
+    a("--mount", action="append", default=[], dest="mounts",
+      help="type=volume|bind|tmpfs,src=…,dst=…[,readonly]")
+    a("--tmpfs", action="append", default=[], help="/path[:size=64m,mode=1777]")
+    a("--volumes-from", action="append", default=[], help="CONTAINER[:ro|rw]")
 
 
 def _env_file(path: str) -> list[str]:
@@ -78,19 +84,44 @@ def _env_file(path: str) -> list[str]:
     return out
 
 
-def _security(opts: list[str]) -> tuple[str, bool]:
-    seccomp, nnp = "", False
+def _security(opts: list[str]) -> tuple[str, bool, tuple[str, ...]]:
+    """``--security-opt``: the seccomp setting, no-new-privileges, and the options as Docker
+    keeps them in ``HostConfig.SecurityOpt``: as given, except that ``seccomp=FILE`` holds
+    the profile's JSON (compacted) in place of its path, as the docker CLI sends it.
+
+    Raises:
+        UsageError: an unknown option, or a profile file that cannot be opened.
+        SeccompProfileError: a profile that is not valid (file, line and column).
+    """
+    seccomp, nnp, kept = "", False, []
     for item in opts:
         key, sep, value = item.partition("=" if "=" in item else ":")
         if key == "seccomp" and sep:
-            seccomp = value
+            seccomp = "" if value == "builtin" else value  # Docker's name for its default
+            if seccomp not in ("", "unconfined"):
+                item = "seccomp=" + _profile_json(value)
         elif key == "no-new-privileges":
             nnp = value in ("", "true")
-        elif key in ("label", "apparmor"):
-            continue  # no LSM here: accepted so that course lines still run
-        else:
+        elif key not in ("label", "apparmor"):  # no LSM here: accepted so course lines run
             raise UsageError(f'invalid --security-opt: "{item}"')
-    return seccomp, nnp
+        kept.append(item)
+    return seccomp, nnp, tuple(kept)
+
+
+def _profile_json(path: str) -> str:
+    """The profile at ``path`` as one line of JSON, checked as the runtime will read it (a
+    bad profile fails at create, as with Docker, not at a later start)."""
+    import json
+
+    from pyker.security.seccomp.profile import parse
+
+    try:
+        text = Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(f"opening seccomp profile ({path}) failed: open {path}: "
+                         f"{(err.strerror or str(err)).lower()}") from err
+    parse(text, source=path)
+    return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
 
 
 def _limits(args: argparse.Namespace):
@@ -165,6 +196,19 @@ def _check_network_flags(args: argparse.Namespace) -> None:
         args.publish, args.publish_all = [], False
 
 
+def _mounts(args: argparse.Namespace):
+    """-v, --mount and --tmpfs, parsed (pyker.volume.mountspec): a bad one fails here."""
+    from pyker.volume import mountspec
+
+    mounts = (*(mountspec.parse_volume(v) for v in args.volumes),
+              *(mountspec.parse_mount(m) for m in args.mounts),
+              *(mountspec.parse_tmpfs(t) for t in args.tmpfs))
+    mountspec.check_unique(mounts)
+    for raw in args.volumes_from:
+        mountspec.parse_volumes_from(raw)
+    return mounts
+
+
 def run_options(args: argparse.Namespace):
     from pyker.runtime.options import RunOptions, parse_restart, parse_ulimit
 
@@ -172,7 +216,7 @@ def run_options(args: argparse.Namespace):
     restart, retries = parse_restart(args.restart)
     if restart != "no" and args.rm:
         raise UsageError("conflicting options: --restart and --rm")
-    seccomp, nnp = _security(args.security_opt)
+    seccomp, nnp, security_opt = _security(args.security_opt)
     env = [e for f in args.env_file for e in _env_file(f)] + args.env
     labels = dict(item.partition("=")[::2] for item in args.label)
     # Docker takes --entrypoint as one executable, never split; "" clears the image's.
@@ -189,7 +233,9 @@ def run_options(args: argparse.Namespace):
         add_hosts=tuple(args.add_host), links=tuple(args.link),
         cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop),
         privileged=args.privileged, seccomp=seccomp, no_new_privileges=nnp,
+        security_opt=security_opt,
         read_only=args.read_only, ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         limits=_limits(args), restart=restart, max_retries=retries, labels=labels,
         runtime=args.runtime, init=args.init, userns=args.userns,
-        userns_remap=_userns_remap(args))
+        userns_remap=_userns_remap(args), mounts=_mounts(args),
+        volumes_from=tuple(args.volumes_from))

@@ -92,10 +92,29 @@ def _write_network_files(directory: Path, hostname: str, *, host: bool) -> None:
 
 
 def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
+    """A new container's record and directories; its volumes made first (when it has any),
+    with the record written under the volumes lock (see pyker.runtime.volumes)."""
     from pyker.runtime.specgen import command
 
     _check_name(opts.name, store)
     args = command(opts, image)
+    if not (opts.mounts or opts.volumes_from or image.config.config.volumes):
+        return _create(store, image, opts, args)
+    from pyker.runtime import volumes
+
+    planned = volumes.plan(store, image.config.config.volumes, opts.mounts, opts.volumes_from)
+    vstore = volumes.store_of(store.root)
+    with vstore.locked():
+        mounts, made = volumes.resolve(vstore, planned)
+        try:
+            return _create(store, image, replace(opts, mounts=mounts), args)
+        except BaseException:
+            volumes.undo(vstore, made)
+            raise
+
+
+def _create(store: ContainerStore, image: Image, opts: RunOptions,
+            args: tuple[str, ...]) -> Record:
     container_id = new_id()
     paths = Paths(root=store.dir(container_id))
     for d in (paths.upper, paths.work, paths.rootfs, paths.bundle):
@@ -186,7 +205,10 @@ def stop(store: ContainerStore, record: Record, *, timeout: float = 10,
     return done
 
 
-def remove(store: ContainerStore, record: Record, *, force: bool = False) -> None:
+def remove(store: ContainerStore, record: Record, *, force: bool = False,
+           volumes: bool = False) -> None:
+    """Remove the container (``force``: kill it first); ``volumes`` (``rm -v``): its
+    anonymous volumes too, once no other container uses them."""
     if record.state.status in ("running", "paused", "restarting"):
         if not force:
             raise ContainerStateError(
@@ -209,3 +231,7 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False) -> Non
         network_bridge.teardown(network_bridge.Context(containers=store, run_root=None),
                                 record.id, paths.root)
     shutil.rmtree(paths.root, ignore_errors=False)
+    if volumes:
+        from pyker.runtime.volumes import remove_anonymous
+
+        remove_anonymous(store.root, record.options)

@@ -115,7 +115,7 @@ def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
     if remove:
         from pyker.runtime.container import remove as remove_container
 
-        remove_container(store, store.load(plan.container_id), force=True)
+        remove_container(store, store.load(plan.container_id), force=True, volumes=True)
 
 
 def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,

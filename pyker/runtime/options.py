@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pyker.cgroups.resources import DeviceRule, Resources
 from pyker.errors import UsageError
 from pyker.runtime.userns import Remap
+from pyker.volume.mountspec import MountSpec
 
 ULIMIT_NAMES = {"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
                 "fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
@@ -59,6 +60,7 @@ class RunOptions:
     privileged: bool = False
     seccomp: str = ""            # "" = default profile, "unconfined", or a file path
     no_new_privileges: bool = False
+    security_opt: tuple[str, ...] = ()  # as inspect shows them (a seccomp file's JSON inlined)
     read_only: bool = False
     ulimits: tuple[Ulimit, ...] = ()
     limits: Resources = Resources()
@@ -69,6 +71,10 @@ class RunOptions:
     init: bool = False
     userns: str = ""                  # "host": out of a remapped daemon's user namespace
     userns_remap: Remap | None = None  # the remapped daemon's ranges, when the container has them
+    # -v/--mount/--tmpfs as asked; after create, resolved (volumes named, image VOLUMEs,
+    # --volumes-from included: pyker.runtime.volumes)
+    mounts: tuple[MountSpec, ...] = ()
+    volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw], as given
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -78,7 +84,8 @@ class RunOptions:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in doc.items() if k in known}
         for key in ("command", "env", "cap_add", "cap_drop", "aliases", "publish", "expose",
-                    "dns", "dns_search", "dns_options", "add_hosts", "links"):
+                    "dns", "dns_search", "dns_options", "add_hosts", "links", "volumes_from",
+                    "security_opt"):
             values[key] = tuple(values.get(key, ()))
         if values.get("entrypoint") is not None:
             values["entrypoint"] = tuple(values["entrypoint"])
@@ -86,6 +93,7 @@ class RunOptions:
         limits = dict(values.get("limits", {}))
         limits["devices"] = tuple(DeviceRule(**d) for d in limits.get("devices", ()))
         values["limits"] = Resources(**limits)
+        values["mounts"] = tuple(MountSpec.from_dict(m) for m in values.get("mounts", ()))
         if values.get("userns_remap") is not None:
             values["userns_remap"] = Remap.from_dict(values["userns_remap"])
         return cls(**values)

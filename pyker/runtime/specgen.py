@@ -84,13 +84,22 @@ TINI = Path("/usr/bin/tini-static")
 INIT_PATH = "/sbin/docker-init"
 
 
-def _mounts(container_dir: Path, opts: RunOptions) -> tuple[Mount, ...]:
+def _mounts(container_dir: Path, opts: RunOptions, rootfs: Path) -> tuple[Mount, ...]:
     binds = tuple(Mount(destination=f"/etc/{name}", type="bind",
                         source=str(container_dir / name), options=("rbind", "rprivate"))
                   for name in ("resolv.conf", "hostname", "hosts"))
     init = (Mount(destination=INIT_PATH, type="bind", source=str(TINI),
                   options=("bind", "ro")),) if opts.init else ()
-    return (*defaults.DEFAULT_MOUNTS, *binds, *init)
+    if not opts.mounts:
+        return (*defaults.DEFAULT_MOUNTS, *binds, *init)
+    from pyker.runtime.volumes import oci_mounts
+
+    # The container's own mounts (volumes, binds, tmpfs) come last, and replace a default
+    # one on the same target (``--tmpfs /dev/shm``), as in Docker.
+    user = oci_mounts(container_dir.parent, opts.mounts, rootfs)
+    targets = {m.destination for m in user}
+    kept = tuple(m for m in (*defaults.DEFAULT_MOUNTS, *binds) if m.destination not in targets)
+    return (*kept, *init, *user)
 
 
 def _with_init(opts: RunOptions, args: tuple[str, ...]) -> tuple[str, ...]:
@@ -139,5 +148,5 @@ def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
         readonly_paths=() if opts.privileged else defaults.READONLY_PATHS,
         devices=defaults.DEFAULT_DEVICES)
     return Spec(process=process, root=Root(path=str(rootfs), readonly=opts.read_only),
-                hostname=hostname, mounts=_mounts(container_dir, opts), linux=linux,
+                hostname=hostname, mounts=_mounts(container_dir, opts, rootfs), linux=linux,
                 annotations={"org.opencontainers.image.ref.name": opts.image})
