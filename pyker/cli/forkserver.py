@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyker.cli.client import PROTOCOL, SOCKET_NAME
+from pyker.cli.client import PROTOCOL
 
 PACKAGE = Path(__file__).resolve().parent.parent
 _MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused

@@ -27,7 +27,6 @@ import errno
 import fcntl
 import os
 import resource
-import signal
 import socket
 import termios
 from pathlib import Path
