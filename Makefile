@@ -10,8 +10,9 @@ PYTEST_ARGS ?=
 # The Debian packages pyker drives: base images (busybox-static, debootstrap), NAT
 # (iptables; iproute2's `ip` for the tests' own checks), image tools to check
 # interoperability (skopeo, umoci), the OCI runtimes
-# pyker can hand a bundle to (runc, crun), and tini for `run --init`.
-APT_PACKAGES := busybox-static debootstrap iproute2 iptables skopeo umoci runc crun tini
+# pyker can hand a bundle to (runc, crun), tini for `run --init`, and chromium for the test
+# that screenshots a rendered notebook (headless, on a local file).
+APT_PACKAGES := busybox-static debootstrap iproute2 iptables skopeo umoci runc crun tini chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYKER := $(VENV)/bin/pyker
 PYTEST := bash scripts/pytest-or-fail $(VENV)/bin/python
