@@ -37,6 +37,7 @@ def add_run_flags(p: Parser) -> None:
     a("--dns-option", action="append", default=[])
     a("--add-host", action="append", default=[])
     a("--link", action="append", default=[])
+    a("--pid", default="", help="PID namespace: host, or container:NAME (a sidecar)")
     a("--cap-add", action="append", default=[])
     a("--cap-drop", action="append", default=[])
     a("--privileged", action="store_true")
@@ -163,6 +164,12 @@ def _userns_remap(args: argparse.Namespace):
     return remap
 
 
+def _pid_mode(value: str) -> str:
+    if value in ("", "host") or (value.startswith("container:") and len(value) > 10):
+        return value
+    raise UsageError(f'invalid argument "{value}" for "--pid" flag: --pid: invalid PID mode')
+
+
 def _check_network_flags(args: argparse.Namespace) -> None:
     """Docker's create-time checks: bad values fail before anything exists."""
     from pyker.network.ports import parse_publish
@@ -230,7 +237,7 @@ def run_options(args: argparse.Namespace):
         aliases=tuple(args.aliases), publish=tuple(args.publish),
         publish_all=args.publish_all, expose=tuple(args.expose), dns=tuple(args.dns),
         dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option),
-        add_hosts=tuple(args.add_host), links=tuple(args.link),
+        add_hosts=tuple(args.add_host), links=tuple(args.link), pid=_pid_mode(args.pid),
         cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop),
         privileged=args.privileged, seccomp=seccomp, no_new_privileges=nnp,
         security_opt=security_opt,

@@ -63,7 +63,8 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                         else cgroup_bridge.path_of(record.id))
         spec = generate(opts, image, container_id=record.id, rootfs=paths.rootfs,
                         container_dir=paths.root, cgroups_path=cgroups_path,
-                        cgroup_v2=cgroup_bridge.is_v2(), netns_path=net.netns if net else "")
+                        cgroup_v2=cgroup_bridge.is_v2(), netns_path=net.netns if net else "",
+                        pid_ns_path=_pid_namespace(store, opts.pid))
         validate(spec)
         spec.dump(paths.bundle / "config.json")
         program = None if external else _seccomp(spec, store)
@@ -84,6 +85,18 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                 dns_networks=net.dns_networks if net else (),
                 dns_upstreams=net.dns_upstreams if net else (),
                 netns=net.netns if net else ""), cgroup
+
+
+def _pid_namespace(store: ContainerStore, mode: str) -> str:
+    """``--pid container:NAME``: that running container's PID namespace, by path."""
+    if not mode.startswith("container:"):
+        return ""
+    from pyker.runtime.state import alive
+
+    other = store.resolve(mode.partition(":")[2])
+    if not alive(other.state.pid, other.state.pid_start):
+        raise PykerError(f"cannot join PID of a non running container: {other.name}")
+    return f"/proc/{other.state.pid}/ns/pid"
 
 
 def _for_remapped_root(paths: Paths, remap) -> None:

@@ -108,6 +108,17 @@ def _new_pid_namespace_for_children() -> None:
     unshare(CloneFlag.CLONE_NEWPID)
 
 
+def _pid_namespace_for_children(path: str) -> None:
+    """The next child is born in the PID namespace at ``path`` (another container's)."""
+    from pyker.kernel.namespaces import CloneFlag, setns
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(fd, CloneFlag.CLONE_NEWPID)
+    finally:
+        os.close(fd)
+
+
 def own_pid_namespace_for_children() -> None:
     """Children in the monitor's own PID namespace again. Once the container's init (PID 1
     of the one made for it) has exited, that namespace takes no new process: a fork there
@@ -167,9 +178,12 @@ def spawn(plan: Plan, cgroup) -> Started:
     # With a user namespace, a helper creates it and forks the init (pyker.runtime.userns):
     # the PID namespace must be the new user namespace's, not one the monitor would make.
     helper = userns.Helper() if userns.new_user_namespace(plan.spec) else None
-    if helper is None and any(ns.type == "pid" and not ns.path
-                              for ns in plan.spec.linux.namespaces):
-        _new_pid_namespace_for_children()
+    pid_ns = next((ns for ns in plan.spec.linux.namespaces if ns.type == "pid"), None)
+    if helper is None and pid_ns is not None:
+        if pid_ns.path:  # --pid container:NAME: the init joins that container's namespace
+            _pid_namespace_for_children(pid_ns.path)
+        else:
+            _new_pid_namespace_for_children()
     pid = os.fork()
     if pid == 0:
         os.close(go_w)

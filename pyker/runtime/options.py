@@ -55,6 +55,7 @@ class RunOptions:
     dns_options: tuple[str, ...] = ()
     add_hosts: tuple[str, ...] = ()   # --add-host name:ip
     links: tuple[str, ...] = ()       # --link name[:alias]
+    pid: str = ""                     # --pid: "" (its own), host, container:NAME
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False

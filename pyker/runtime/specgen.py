@@ -112,9 +112,10 @@ def _with_init(opts: RunOptions, args: tuple[str, ...]) -> tuple[str, ...]:
 
 def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
              container_dir: Path, cgroups_path: str, cgroup_v2: bool,
-             netns_path: str = "") -> Spec:
+             netns_path: str = "", pid_ns_path: str = "") -> Spec:
     """The spec for one start of the container (rootfs mounted, for the user lookup);
-    ``netns_path``: a network namespace prepared for it (pyker.runtime.network_bridge)."""
+    ``netns_path``: a network namespace prepared for it (pyker.runtime.network_bridge);
+    ``pid_ns_path``: another container's PID namespace (``--pid container:NAME``)."""
     from pyker.runtime.seccomp_bridge import spec_seccomp
 
     hostname = opts.hostname or container_id[:12]
@@ -122,9 +123,12 @@ def generate(opts: RunOptions, image: Image, *, container_id: str, rootfs: Path,
     caps = capabilities.resolve(opts.cap_add, opts.cap_drop, privileged=opts.privileged)
     plan = capabilities.plan(caps, uid=user.uid)
     namespaces = [Namespace(type="network", path=netns_path)
-                  if ns.type == "network" and netns_path else ns
+                  if ns.type == "network" and netns_path else
+                  Namespace(type="pid", path=pid_ns_path)
+                  if ns.type == "pid" and pid_ns_path else ns
                   for ns in defaults.default_namespaces(cgroup_v2)
-                  if not (ns.type == "network" and opts.network == "host")]
+                  if not (ns.type == "network" and opts.network == "host")
+                  and not (ns.type == "pid" and opts.pid == "host")]
     remap = opts.userns_remap
     if remap is not None:  # first: it owns every other one (pyker.runtime.userns)
         namespaces.insert(0, Namespace(type="user"))
