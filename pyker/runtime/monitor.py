@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pyker.runtime import init as container_init
-from pyker.runtime import userns
+from pyker.runtime import pidns, userns
 from pyker.runtime.attach import listen
 from pyker.runtime.relay import Relay
 from pyker.runtime.logs import LogWriter, rfc3339_nano
@@ -95,43 +95,6 @@ def _receive_console(sock: socket.socket) -> int | None:
     return fds[0] if fds else None
 
 
-def _new_pid_namespace_for_children() -> None:
-    """Only the *next* child enters a new PID namespace (as its PID 1); the monitor stays.
-
-    The kernel allows that unshare only while the namespace for children is still our own
-    (copy_pid_ns: EINVAL otherwise), so a restart first points it back at our own namespace
-    with setns(2) on /proc/self/ns/pid.
-    """
-    from pyker.kernel.namespaces import CloneFlag, unshare
-
-    own_pid_namespace_for_children()
-    unshare(CloneFlag.CLONE_NEWPID)
-
-
-def _pid_namespace_for_children(path: str) -> None:
-    """The next child is born in the PID namespace at ``path`` (another container's)."""
-    from pyker.kernel.namespaces import CloneFlag, setns
-
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        setns(fd, CloneFlag.CLONE_NEWPID)
-    finally:
-        os.close(fd)
-
-
-def own_pid_namespace_for_children() -> None:
-    """Children in the monitor's own PID namespace again. Once the container's init (PID 1
-    of the one made for it) has exited, that namespace takes no new process: a fork there
-    fails with ENOMEM (pid_namespaces(7)), and cleanup forks (iptables)."""
-    from pyker.kernel.namespaces import CloneFlag, setns
-
-    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        setns(fd, CloneFlag.CLONE_NEWPID)
-    finally:
-        os.close(fd)
-
-
 def _pipes(interactive: bool) -> tuple[tuple[int, int, int], dict[int, str], int | None]:
     out_r, out_w = _pipe()
     errs_r, errs_w = _pipe()
@@ -181,9 +144,9 @@ def spawn(plan: Plan, cgroup) -> Started:
     pid_ns = next((ns for ns in plan.spec.linux.namespaces if ns.type == "pid"), None)
     if helper is None and pid_ns is not None:
         if pid_ns.path:  # --pid container:NAME: the init joins that container's namespace
-            _pid_namespace_for_children(pid_ns.path)
+            pidns.join_for_children(pid_ns.path)
         else:
-            _new_pid_namespace_for_children()
+            pidns.new_for_children()
     pid = os.fork()
     if pid == 0:
         os.close(go_w)
@@ -373,7 +336,7 @@ class Monitor:
             os.close(started.stdin)  # with a tty it is the master, closed with the output
         self.child = 0
         if self.plan.runtime == "pyker" and not userns.new_user_namespace(self.plan.spec):
-            own_pid_namespace_for_children()
+            pidns.own_for_children()
         code, _ = exit_status(status)
         oom = bool(self.cgroup is not None and self.cgroup.oom_killed())
         return code, oom
