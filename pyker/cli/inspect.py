@@ -21,7 +21,7 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
     s, o = record.state, record.options
     paths = Paths(root=engine.containers.dir(record.id))
     limits = o.get("limits", {})
-    return {
+    doc = {
         "Id": record.id, "Created": record.created, "Path": record.path,
         "Args": list(record.args),
         "State": {"Status": s.status, "Running": s.status in ("running", "paused"),
@@ -62,6 +62,25 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "Entrypoint": o.get("entrypoint"), "Labels": o.get("labels") or {},
         },
     }
+    # Both left out when there is no check, as Docker's omitempty does.
+    if s.health is not None:
+        doc["State"]["Health"] = s.health
+    check = _healthcheck(engine, record)
+    if check is not None:
+        doc["Config"]["Healthcheck"] = check.to_dict()
+    return doc
+
+
+def _healthcheck(engine: Engine, record: Record):
+    """The container's check: the image's HEALTHCHECK overridden by its --health-* flags."""
+    from pyker.runtime.health import effective
+    from pyker.runtime.options import RunOptions
+
+    try:
+        image = engine.images.get(record.image_id).config.config.healthcheck
+    except ImageNotFound:  # removed since (rmi -f): the flags alone
+        image = None
+    return effective(image, RunOptions.from_dict(record.options).healthcheck)
 
 
 def _mounts(engine: Engine, record: Record) -> list[dict[str, object]]:

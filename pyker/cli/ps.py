@@ -19,11 +19,18 @@ def _ago(stamp: str) -> str:
     return human_duration((datetime.datetime.now(datetime.timezone.utc) - when).total_seconds())
 
 
+def health_label(health: dict | None) -> str:
+    """In parentheses after ``Up …``: ``health: starting``, ``healthy`` or ``unhealthy``."""
+    status = (health or {}).get("Status", "")
+    return "health: starting" if status == "starting" else status
+
+
 def status_text(record: Record) -> str:
     """``Up 5 seconds``, ``Exited (0) 3 seconds ago``, ``Created``… as Docker words them."""
     s = record.state
     if s.status == "running":
-        return f"Up {_ago(s.started_at)}"
+        health = f" ({health_label(s.health)})" if s.health else ""
+        return f"Up {_ago(s.started_at)}{health}"
     if s.status == "paused":
         return f"Up {_ago(s.started_at)} (Paused)"
     if s.status == "restarting":
@@ -63,6 +70,10 @@ def _match(record: Record, flt: str) -> bool:
         return k in labels and (not v or labels[k] == v)
     if key == "exited":
         return record.state.status == "exited" and str(record.state.exit_code) == value
+    if key == "health":
+        if value not in ("starting", "healthy", "unhealthy", "none"):
+            raise UsageError(f"Unrecognised filter value for health: {value}")
+        return (record.state.health or {}).get("Status", "none") == value
     raise UsageError(f'invalid filter "{key}"')
 
 

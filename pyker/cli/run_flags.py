@@ -67,6 +67,14 @@ def add_run_flags(p: Parser) -> None:
       help="type=volume|bind|tmpfs,src=…,dst=…[,readonly]")
     a("--tmpfs", action="append", default=[], help="/path[:size=64m,mode=1777]")
     a("--volumes-from", action="append", default=[], help="CONTAINER[:ro|rw]")
+    a("--health-cmd", default="", help="command to run to check health (in a shell)")
+    a("--health-interval", default="0s", help="time between running the check (ms|s|m|h)")
+    a("--health-timeout", default="0s", help="maximum time to allow one check to run")
+    a("--health-start-period", default="0s",
+      help="start period: failures do not count yet, until a first success")
+    a("--health-start-interval", default="0s", help="time between checks during it")
+    a("--health-retries", default="0", help="consecutive failures needed to report unhealthy")
+    a("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
 
 
 def _env_file(path: str) -> list[str]:
@@ -83,46 +91,6 @@ def _env_file(path: str) -> list[str]:
             raise UsageError(f"{path}:{number}: invalid environment variable: {line}")
         out.append(line)
     return out
-
-
-def _security(opts: list[str]) -> tuple[str, bool, tuple[str, ...]]:
-    """``--security-opt``: the seccomp setting, no-new-privileges, and the options as Docker
-    keeps them in ``HostConfig.SecurityOpt``: as given, except that ``seccomp=FILE`` holds
-    the profile's JSON (compacted) in place of its path, as the docker CLI sends it.
-
-    Raises:
-        UsageError: an unknown option, or a profile file that cannot be opened.
-        SeccompProfileError: a profile that is not valid (file, line and column).
-    """
-    seccomp, nnp, kept = "", False, []
-    for item in opts:
-        key, sep, value = item.partition("=" if "=" in item else ":")
-        if key == "seccomp" and sep:
-            seccomp = "" if value == "builtin" else value  # Docker's name for its default
-            if seccomp not in ("", "unconfined"):
-                item = "seccomp=" + _profile_json(value)
-        elif key == "no-new-privileges":
-            nnp = value in ("", "true")
-        elif key not in ("label", "apparmor"):  # no LSM here: accepted so course lines run
-            raise UsageError(f'invalid --security-opt: "{item}"')
-        kept.append(item)
-    return seccomp, nnp, tuple(kept)
-
-
-def _profile_json(path: str) -> str:
-    """The profile at ``path`` as one line of JSON, checked as the runtime will read it (a
-    bad profile fails at create, as with Docker, not at a later start)."""
-    import json
-
-    from pyker.security.seccomp.profile import parse
-
-    try:
-        text = Path(path).read_bytes()
-    except OSError as err:
-        raise UsageError(f"opening seccomp profile ({path}) failed: open {path}: "
-                         f"{(err.strerror or str(err)).lower()}") from err
-    parse(text, source=path)
-    return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
 
 
 def _limits(args: argparse.Namespace):
@@ -216,14 +184,70 @@ def _mounts(args: argparse.Namespace):
     return mounts
 
 
+def parse_duration(text: str, flag: str) -> int:
+    """A Go duration flag (``30s``, ``1m30s``, ``500ms``) in nanoseconds.
+
+    Raises:
+        UsageError: Docker's words, e.g. ``invalid argument "5" for "--health-interval"
+            flag: time: missing unit in duration "5"``.
+    """
+    from pyker.build.shellwords import ArgumentError, go_duration
+
+    try:
+        return go_duration(text)
+    except ArgumentError as err:
+        raise UsageError(f'invalid argument "{text}" for "{flag}" flag: {err}') from None
+
+
+def healthcheck(args: argparse.Namespace):
+    """``--health-*`` and ``--no-healthcheck`` as the docker CLI reads them (its opts.go):
+    None when none is given, the image's HEALTHCHECK then applying unchanged.
+
+    Raises:
+        UsageError: a bad duration or count, a negative one, or a conflict.
+    """
+    from pyker.runtime import health
+    from pyker.spec.image import Healthcheck
+
+    ns = {name: parse_duration(getattr(args, "health_" + name), "--health-" + flag)
+          for name, flag in (("interval", "interval"), ("timeout", "timeout"),
+                             ("start_period", "start-period"),
+                             ("start_interval", "start-interval"))}
+    try:
+        retries = int(args.health_retries, 10)
+    except ValueError:
+        raise UsageError(f'invalid argument "{args.health_retries}" for "--health-retries" '
+                         f'flag: strconv.ParseInt: parsing "{args.health_retries}": '
+                         "invalid syntax") from None
+    if args.no_healthcheck:
+        if args.health_cmd or retries or any(ns.values()):
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return Healthcheck(test=("NONE",))
+    if not (args.health_cmd or retries or any(ns.values())):
+        return None
+    for name, value in (*ns.items(), ("retries", retries)):
+        if value < 0:
+            raise UsageError(f"--health-{name.replace('_', '-')} cannot be negative")
+    # --health-start-interval is accepted and checked; the image spec's Healthcheck has no
+    # field to carry it yet, so probes in the start period use Docker's default (5s).
+    check = Healthcheck(test=("CMD-SHELL", args.health_cmd) if args.health_cmd else (),
+                        interval=ns["interval"], timeout=ns["timeout"],
+                        start_period=ns["start_period"], retries=retries)
+    health.validate(check)
+    if 0 < ns["start_interval"] < health.MIN_DURATION:
+        raise UsageError("StartInterval in Healthcheck cannot be less than 1ms")
+    return check
+
+
 def run_options(args: argparse.Namespace):
-    from pyker.runtime.options import RunOptions, parse_restart, parse_ulimit
+    from pyker.runtime.options import (RunOptions, parse_restart, parse_security_opts,
+                                       parse_ulimit)
 
     _check_network_flags(args)
     restart, retries = parse_restart(args.restart)
     if restart != "no" and args.rm:
         raise UsageError("conflicting options: --restart and --rm")
-    seccomp, nnp, security_opt = _security(args.security_opt)
+    seccomp, nnp, security_opt = parse_security_opts(args.security_opt)
     env = [e for f in args.env_file for e in _env_file(f)] + args.env
     labels = dict(item.partition("=")[::2] for item in args.label)
     # Docker takes --entrypoint as one executable, never split; "" clears the image's.
@@ -245,4 +269,4 @@ def run_options(args: argparse.Namespace):
         limits=_limits(args), restart=restart, max_retries=retries, labels=labels,
         runtime=args.runtime, init=args.init, userns=args.userns,
         userns_remap=_userns_remap(args), mounts=_mounts(args),
-        volumes_from=tuple(args.volumes_from))
+        volumes_from=tuple(args.volumes_from), healthcheck=healthcheck(args))

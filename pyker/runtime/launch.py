@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pyker.errors import ExecError, PykerError
 from pyker.image.store import ImageStore
-from pyker.runtime import cgroup_bridge, network_bridge
+from pyker.runtime import cgroup_bridge, health, network_bridge
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
 from pyker.runtime.logs import rfc3339_nano
 from pyker.runtime.monitor import FORWARDED, Monitor, Plan, StartFailed
@@ -84,7 +84,9 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                 seccomp=program, run_root=run_root,
                 dns_networks=net.dns_networks if net else (),
                 dns_upstreams=net.dns_upstreams if net else (),
-                netns=net.netns if net else ""), cgroup
+                netns=net.netns if net else "",
+                healthcheck=health.effective(image.config.config.healthcheck, opts.healthcheck),
+                shell=image.config.config.shell or ()), cgroup
 
 
 def _pid_namespace(store: ContainerStore, mode: str) -> str:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from pyker.runtime import init as container_init
 from pyker.runtime import pidns, userns
@@ -27,6 +27,9 @@ from pyker.runtime.relay import Relay
 from pyker.runtime.logs import LogWriter, rfc3339_nano
 from pyker.runtime.state import ContainerStore, process_start_time
 from pyker.spec.runtime import Spec
+
+if TYPE_CHECKING:
+    from pyker.spec.image import Healthcheck
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGWINCH)
@@ -54,6 +57,8 @@ class Plan:
     netns: str = ""                      # the network namespace pyker prepared, if any
     dns_networks: tuple[str, ...] = ()   # user networks: the monitor serves 127.0.0.11
     dns_upstreams: tuple[str, ...] = ()  # --dns servers, else the host's
+    healthcheck: Healthcheck | None = None  # image's HEALTHCHECK + --health-* (health.effective)
+    shell: tuple[str, ...] = ()          # the image's SHELL: a CMD-SHELL probe runs under it
 
 
 @dataclass(slots=True)
@@ -302,11 +307,13 @@ class Monitor:
         started = spawn(self.plan, self.cgroup)
         self.child = started.signal_pid or started.pid
         shown = started.container_pid or started.pid  # what kill/stop/top must reach
+        prober = self._prober()  # records "starting" before anyone can see "running"
         self.store.update_state(self.plan.container_id, status="running", pid=shown,
                                 pid_start=process_start_time(shown), error="",
                                 started_at=rfc3339_nano(), exit_code=0, oom_killed=False,
                                 monitor_pid=os.getpid(),
-                                monitor_start=process_start_time(os.getpid()))
+                                monitor_start=process_start_time(os.getpid()),
+                                health=prober.health if prober is not None else None)
         ready()
         log = LogWriter(self.plan.log_path)
         relay = self.relay = Relay(self.plan, started, log, self.server, self.detach)
@@ -314,12 +321,18 @@ class Monitor:
         if self.signal_fd is not None:
             relay.sel.register(self.signal_fd, selectors.EVENT_READ, self._cli_signals)
         dns = self._serve_dns(relay)
+        if prober is not None:
+            prober.attach(relay.sel)
         status = None
         while status is None:
-            deadline = dns.next_deadline() if dns is not None else None
+            deadline = min((d for d in (dns and dns.next_deadline(),
+                                        prober and prober.next_deadline()) if d is not None),
+                           default=None)
             relay.pump(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if dns is not None:
                 dns.expire()
+            if prober is not None:
+                prober.tick()  # a probe due: started, its result read from the loop later
             pid, wait_status = os.waitpid(started.pid, os.WNOHANG)
             if pid:
                 status = wait_status
@@ -329,6 +342,8 @@ class Monitor:
         if dns is not None:
             relay.sel.unregister(dns.fileno())
             relay.sel.unregister(dns.upstream_fileno())
+        if prober is not None:
+            prober.stop()
         self.relay = None
         relay.drain()
         log.close()
@@ -340,6 +355,15 @@ class Monitor:
         code, _ = exit_status(status)
         oom = bool(self.cgroup is not None and self.cgroup.oom_killed())
         return code, oom
+
+    def _prober(self):
+        """The container's health checks (pyker.runtime.health), when it has a probe."""
+        if self.plan.healthcheck is None:
+            return None
+        from pyker.runtime.health import Prober
+
+        return Prober.create(self.store, self.plan.container_id, self.plan.healthcheck,
+                             self.plan.shell)
 
     def _serve_dns(self, relay: Relay):
         """Answer 127.0.0.11 in the container's namespace from this loop (user networks)."""

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pyker.cgroups.resources import DeviceRule, Resources
 from pyker.errors import UsageError
 from pyker.runtime.userns import Remap
+from pyker.spec.image import Healthcheck
 from pyker.volume.mountspec import MountSpec
 
 ULIMIT_NAMES = {"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
@@ -76,6 +77,9 @@ class RunOptions:
     # --volumes-from included: pyker.runtime.volumes)
     mounts: tuple[MountSpec, ...] = ()
     volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw], as given
+    # --health-* as given (("NONE",) for --no-healthcheck); the image's HEALTHCHECK fills the
+    # unset fields when the container starts (pyker.runtime.health.effective)
+    healthcheck: Healthcheck | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -97,6 +101,10 @@ class RunOptions:
         values["mounts"] = tuple(MountSpec.from_dict(m) for m in values.get("mounts", ()))
         if values.get("userns_remap") is not None:
             values["userns_remap"] = Remap.from_dict(values["userns_remap"])
+        if values.get("healthcheck") is not None:
+            check = {k: v for k, v in values["healthcheck"].items()
+                     if k in Healthcheck.__dataclass_fields__}
+            values["healthcheck"] = Healthcheck(**{**check, "test": tuple(check.get("test", ()))})
         return cls(**values)
 
 
@@ -155,3 +163,44 @@ def parse_bytes(text: str, flag: str) -> int:
     if unit is None or value < 0:
         raise UsageError(f'invalid argument "{text}" for "{flag}" flag: invalid size')
     return int(value)
+
+
+def parse_security_opts(opts: list[str]) -> tuple[str, bool, tuple[str, ...]]:
+    """``--security-opt``: the seccomp setting, no-new-privileges, and the options as Docker
+    keeps them in ``HostConfig.SecurityOpt``: as given, except that ``seccomp=FILE`` holds
+    the profile's JSON (compacted) in place of its path, as the docker CLI sends it.
+
+    Raises:
+        UsageError: an unknown option, or a profile file that cannot be opened.
+        SeccompProfileError: a profile that is not valid (file, line and column).
+    """
+    seccomp, nnp, kept = "", False, []
+    for item in opts:
+        key, sep, value = item.partition("=" if "=" in item else ":")
+        if key == "seccomp" and sep:
+            seccomp = "" if value == "builtin" else value  # Docker's name for its default
+            if seccomp not in ("", "unconfined"):
+                item = "seccomp=" + profile_json(value)
+        elif key == "no-new-privileges":
+            nnp = value in ("", "true")
+        elif key not in ("label", "apparmor"):  # no LSM here: accepted so course lines run
+            raise UsageError(f'invalid --security-opt: "{item}"')
+        kept.append(item)
+    return seccomp, nnp, tuple(kept)
+
+
+def profile_json(path: str) -> str:
+    """The profile at ``path`` as one line of JSON, checked as the runtime will read it (a
+    bad profile fails at create, as with Docker, not at a later start)."""
+    import json
+    from pathlib import Path
+
+    from pyker.security.seccomp.profile import parse
+
+    try:
+        text = Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(f"opening seccomp profile ({path}) failed: open {path}: "
+                         f"{(err.strerror or str(err)).lower()}") from err
+    parse(text, source=path)
+    return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)

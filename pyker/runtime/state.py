@@ -21,6 +21,7 @@ from pathlib import Path
 from pyker.errors import ContainerNotFound
 from pyker.fs.atomic import atomic_write
 
+HEALTH_FILE = "health.json"
 STATUSES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 
 
@@ -37,6 +38,10 @@ class State:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     restart_count: int = 0
+    # Docker's State.Health while a HEALTHCHECK runs: {"Status": "starting"|"healthy"|
+    # "unhealthy", "FailingStreak": n, "Log": [{"Start", "End", "ExitCode", "Output"}]}. The
+    # monitor keeps the latest in health.json (ContainerStore.set_health); None: no check.
+    health: dict | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,11 +105,7 @@ class ContainerStore:
         atomic_write(path / "container.json", json.dumps(record.to_dict(), indent=1).encode())
 
     def load(self, container_id: str) -> Record:
-        try:
-            doc = json.loads((self.dir(container_id) / "container.json").read_bytes())
-        except FileNotFoundError:
-            raise ContainerNotFound(container_id) from None
-        return self.observed(Record.from_dict(doc))
+        return self.observed(self.load_raw(container_id))
 
     def update_state(self, container_id: str, **changes: object) -> Record:
         record = self.load_raw(container_id)
@@ -123,7 +124,27 @@ class ContainerStore:
             doc = json.loads((self.dir(container_id) / "container.json").read_bytes())
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
-        return Record.from_dict(doc)
+        record = Record.from_dict(doc)
+        if record.state.health is not None:  # a HEALTHCHECK ran: its latest state is beside
+            try:
+                health = json.loads((self.dir(container_id) / HEALTH_FILE).read_bytes())
+            except (FileNotFoundError, ValueError):
+                return record
+            record = replace(record, state=replace(record.state, health=health))
+        return record
+
+    def set_health(self, container_id: str, health: dict) -> None:
+        """The monitor's record of its health checks (pyker.runtime.health).
+
+        A file of its own, that only the monitor writes: a read-modify-write of the record at
+        every probe would race with ``stop`` or ``pause`` writing theirs, and lose one. Not
+        fsynced: a crash loses at most the last probe, which the next start resets anyway.
+        """
+        try:
+            atomic_write(self.dir(container_id) / HEALTH_FILE, json.dumps(health).encode(),
+                         durable=False)
+        except FileNotFoundError:  # the container was removed meanwhile
+            pass
 
     def all(self) -> Iterator[Record]:
         if not self.root.is_dir():
@@ -154,10 +175,13 @@ class ContainerStore:
                                                                           s.monitor_start):
             # The monitor died without recording an end: if the container's init is gone
             # too, it exited unobserved; if it still runs, nobody owns it any more.
+            # Nobody probes its health any more: Docker says unhealthy then.
+            health = None if s.health is None else {**s.health, "Status": "unhealthy"}
             if alive(s.pid, s.pid_start):
-                return replace(record, state=replace(s, status="dead",
+                return replace(record, state=replace(s, status="dead", health=health,
                                                      error="monitor process died"))
             return replace(record, state=replace(s, status="exited", exit_code=s.exit_code or 137,
-                                                 error="monitor process died", pid=0))
+                                                 error="monitor process died", pid=0,
+                                                 health=health))
         return record
 
