@@ -102,8 +102,15 @@ def _pump(running, *, interactive: bool, wake: int) -> int:
     sel = selectors.DefaultSelector()
     for fd, stream in running.pipes.ours.items():
         sel.register(fd, selectors.EVENT_READ, stream)
+    stdin_closed = False
     if interactive and running.stdin is not None:
-        sel.register(0, selectors.EVENT_READ, "stdin")
+        try:
+            sel.register(0, selectors.EVENT_READ, "stdin")
+        except PermissionError:  # a regular file or /dev/null: epoll(7) refuses them
+            _copy_in_background(os.dup(running.stdin))
+            if running.stdin not in running.pipes.ours:
+                _close(running.stdin)  # the thread's copy is the only writer left
+                stdin_closed = True
     sel.register(wake, selectors.EVENT_READ, "wake")
     status = None
     while True:
@@ -119,9 +126,25 @@ def _pump(running, *, interactive: bool, wake: int) -> int:
         elif not events or not running.pipes.ours or not [
                 k for k in sel.get_map().values() if k.data in ("stdout", "stderr")]:
             break
-    if running.stdin not in running.pipes.ours:
+    if running.stdin not in running.pipes.ours and not stdin_closed:
         _close(running.stdin)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
+
+
+def _copy_in_background(target: int) -> None:
+    """Stdin that cannot be polled (``exec -i C cmd < file``): copied by a thread into
+    ``target`` (its own descriptor, closed at the end: the command's EOF), so that a command
+    slow to read never blocks the relay of its output."""
+    import threading
+
+    def copy() -> None:
+        try:
+            while data := os.read(0, 65536):
+                os.write(target, data)
+        except OSError:
+            pass  # the command closed its stdin: the rest is not wanted
+        os.close(target)
+    threading.Thread(target=copy, daemon=True).start()
 
 
 def _move(sel: selectors.BaseSelector, running, fd: int, stream: str) -> None:

@@ -37,13 +37,47 @@ class Relay:
         self.sel = selectors.DefaultSelector()
         self.clients: list[socket.socket] = []
         self.detector = Detector()
+        self.pending = b""  # read from a file stdin, not yet taken by the container
         for fd, stream in started.outputs.items():
             self.sel.register(fd, selectors.EVENT_READ, stream)
         if plan.interactive and plan.foreground and started.stdin is not None:
-            self.sel.register(0, selectors.EVENT_READ, "stdin")
+            try:
+                self.sel.register(0, selectors.EVENT_READ, "stdin")
+            except PermissionError:  # a regular file or /dev/null: epoll(7) refuses them
+                self._copy_file_stdin()
         if server is not None:
             self.sel.register(server, selectors.EVENT_READ, "listen")
         self.open_outputs = len(started.outputs)
+
+    def _copy_file_stdin(self) -> None:
+        """``run -i … < file``: a file cannot be polled, but it is always readable, so the
+        copy is driven by the container's side instead: each time its stdin pipe can take
+        more, a chunk of the file goes in (no thread: the monitor made a PID namespace for
+        its children, and clone(2) refuses threads after that). EOF closes the pipe. With
+        a terminal, Docker refuses a file as input; here it is ignored."""
+        if self.plan.tty:
+            return
+        os.set_blocking(self.started.stdin, False)
+        self.sel.register(self.started.stdin, selectors.EVENT_WRITE, "stdin-file")
+
+    def _from_file(self) -> None:
+        if not self.pending:
+            self.pending = os.read(0, 65536)
+            if not self.pending:
+                self.sel.unregister(self.started.stdin)
+                os.close(self.started.stdin)  # EOF reaches the container
+                self.started.stdin = None
+                return
+        try:
+            written = os.write(self.started.stdin, self.pending)
+        except BlockingIOError:
+            return
+        except BrokenPipeError:  # the container closed its stdin: the rest is not wanted
+            self.sel.unregister(self.started.stdin)
+            os.close(self.started.stdin)
+            self.started.stdin = None
+            return
+        self.pending = self.pending[written:]
 
     def _forward(self, stream: str, data: bytes) -> None:
         self.log.write(stream, data)
@@ -80,6 +114,8 @@ class Relay:
                 self._from_client(key.fileobj)
             elif stream == "stdin":
                 self._from_terminal()
+            elif stream == "stdin-file":
+                self._from_file()
             else:
                 self._from_container(key.fd, stream)
 
