@@ -10,9 +10,11 @@ PYTEST_ARGS ?=
 # The Debian packages pyker drives: base images (busybox-static, debootstrap), NAT
 # (iptables; iproute2's `ip` for the tests' own checks), image tools to check
 # interoperability (skopeo, umoci), the OCI runtimes
-# pyker can hand a bundle to (runc, crun), tini for `run --init`, and chromium for the test
-# that screenshots a rendered notebook (headless, on a local file).
-APT_PACKAGES := busybox-static debootstrap iproute2 iptables skopeo umoci runc crun tini chromium
+# pyker can hand a bundle to (runc, crun), tini for `run --init`, chromium for the test
+# that screenshots a rendered notebook (headless, on a local file), and docker-registry (the
+# CNCF distribution registry) that the labs and tests run on 127.0.0.1 for push and pull.
+APT_PACKAGES := busybox-static debootstrap iproute2 iptables skopeo umoci runc crun tini chromium \
+	docker-registry
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYKER := $(VENV)/bin/pyker
 PYTEST := bash scripts/pytest-or-fail $(VENV)/bin/python
@@ -71,6 +73,15 @@ packages:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@# docker-registry's package enables a service on *:5000; the labs and tests start their
+	@# own registries on 127.0.0.1 (python -m pyker.registry.server), so it is switched off.
+	@if systemctl is-enabled docker-registry > /dev/null 2>&1; then \
+	  echo "docker-registry: disabling the package's service (labs run their own)"; \
+	  $(SUDO) systemctl disable docker-registry > /dev/null 2>&1; \
+	fi
+	@if [ -d /run/systemd/system ] && systemctl is-active docker-registry > /dev/null 2>&1; then \
+	  $(SUDO) systemctl stop docker-registry; \
 	fi
 
 venv: $(VENV)/.installed

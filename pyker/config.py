@@ -35,6 +35,9 @@ class EngineConfig:
     config_file: Path
     userns_remap: Remap | None = None  # a remapped daemon (data_root is then its subdir)
     bip: str | None = None  # the default bridge's gateway/prefix ("192.168.5.1/24"), as Docker
+    # Registries reached over plain HTTP or unverified TLS: "host:port" or a CIDR, as Docker's
+    # "insecure-registries" (loopback registries are insecure without being listed).
+    insecure_registries: tuple[str, ...] = ()
 
 
 def _read_daemon_json(path: Path) -> dict[str, object]:
@@ -63,6 +66,10 @@ def _read_daemon_json(path: Path) -> dict[str, object]:
         except ValueError as err:
             raise ConfigError(str(path), f'"bip" must be an address with its prefix length '
                                          f'(192.168.5.1/24), got {doc["bip"]!r}') from err
+    insecure = doc.get("insecure-registries", [])
+    if not (isinstance(insecure, list) and all(isinstance(r, str) and r for r in insecure)):
+        raise ConfigError(str(path), '"insecure-registries" must be a list of "host:port" or '
+                                     f'CIDR strings, got {insecure!r}')
     for key in ("data-root", "exec-root"):
         if key in doc and not (isinstance(doc[key], str) and doc[key].startswith("/")):
             raise ConfigError(str(path), f'"{key}" must be an absolute path, got {doc[key]!r}')
@@ -89,4 +96,5 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> EngineConf
     return EngineConfig(
         data_root=Path(data_root), run_root=Path(run_root), config_file=config_file,
         userns_remap=remap, bip=str(doc["bip"]) if doc.get("bip") else None,
+        insecure_registries=tuple(doc.get("insecure-registries", ())),
     )

@@ -242,3 +242,21 @@ class VolumeInUse(VolumeError):
         super().__init__(f"remove {name}: volume is in use - [{', '.join(users)}]")
         self.name = name
         self.users = users
+
+
+class RegistryError(PykerError):
+    """A registry refused or failed a request: ``registry`` is its host (``127.0.0.1:5000``),
+    ``status`` the HTTP status (None when no answer came) and ``code`` the first error code
+    of the distribution API's body (``MANIFEST_UNKNOWN``, ``BLOB_UNKNOWN``…), if any."""
+
+    def __init__(self, message: str, *, registry: str = "", status: int | None = None,
+                 code: str = "") -> None:
+        super().__init__(message)
+        self.registry = registry
+        self.status = status
+        self.code = code
+
+
+class RegistryUnauthorized(RegistryError):
+    """The registry wants credentials that were not given or that it refused."""
+

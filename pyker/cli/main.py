@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("system", "Display system-wide information"),
     "version": ("system", "Show the pyker version information"),
     "volume": ("volume", "Manage volumes"),
+    "login": ("registry", "Log in to a registry"),
+    "logout": ("registry", "Log out from a registry"),
+    "pull": ("registry", "Download an image from a registry"),
+    "push": ("registry", "Upload an image to a registry"),
 }
 
 # `pyker container <cmd>` -> the module under pyker.cli that owns <cmd> (its add(name, parser))
