@@ -49,6 +49,39 @@ class Engine:
 
         return NetworkStore(self.data_root)
 
+    def default_network(self):
+        """The ``bridge`` network, written on first use with daemon.json's ``bip``."""
+        from pyker.runtime.network_bridge import HostRoutes
+
+        return self.networks.default(bip=self.config.bip, host_routes=HostRoutes())
+
+    def create_network(self, name: str, **options):
+        """``network create``: the record, then its bridge; nothing half-made on failure.
+
+        ``options`` are :meth:`pyker.network.store.NetworkStore.create`'s (subnet, gateway,
+        ip_range, aux, internal, labels, options)."""
+        from pyker.network import bridge
+        from pyker.runtime.network_bridge import HostRoutes
+
+        network = self.networks.create(name, bip=self.config.bip, host_routes=HostRoutes(),
+                                       **options)
+        try:
+            bridge.ensure_bridge(network.bridge, network.subnet, network.gateway,
+                                 internal=network.internal)
+        except BaseException:
+            self.networks.remove(network.name)
+            raise
+        return network
+
+    def remove_network(self, ref: str):
+        """``network rm``: the record (refused while a container uses it), then the bridge."""
+        from pyker.network import bridge
+
+        network = self.networks.get(ref)
+        self.networks.remove(network.name)
+        bridge.delete_bridge(network.bridge, network.subnet)
+        return network
+
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of the containers created from ``image_id`` (running or not)."""
         out = []

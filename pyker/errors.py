@@ -260,3 +260,23 @@ class RegistryError(PykerError):
 class RegistryUnauthorized(RegistryError):
     """The registry wants credentials that were not given or that it refused."""
 
+class ComposeError(PykerError):
+    """A compose project that cannot be loaded: a YAML syntax error, an unknown key, a wrong
+    type, an undefined reference, a dependency cycle, a missing required variable.
+
+    ``file`` and ``line`` (1-based; 0 when unknown) locate the fault as an editor jumps to
+    it: ``compose.yaml:7: service "web": ports must be a list``; ``column`` only for YAML
+    syntax errors. ``reason`` is the message without the location. Compose v2 exits 1 on a
+    bad project, hence ``exit_code``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, reason: str, *, file: str = "", line: int = 0, column: int = 0) -> None:
+        where = file + (f":{line}" if file and line else "") + (
+            f":{column}" if file and line and column else "")
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.column = column

@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logout": ("registry", "Log out from a registry"),
     "pull": ("registry", "Download an image from a registry"),
     "push": ("registry", "Upload an image to a registry"),
+    "compose": ("compose", "Define and run multi-container applications"),
 }
 
 # `pyker container <cmd>` -> the module under pyker.cli that owns <cmd> (its add(name, parser))

@@ -24,36 +24,20 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
-def _host_routes() -> list[str]:
-    from pyker.runtime.network_bridge import _host_routes as routes
-
-    return routes()
-
-
 def cmd_create(args: argparse.Namespace) -> int:
-    from pyker.network import bridge
-
     if args.driver != "bridge":
         raise PykerError(f"plugin \"{args.driver}\" not found: pyker has the bridge driver only")
-    engine = Engine()
-    network = engine.networks.create(
+    network = Engine().create_network(
         args.name, subnet=args.subnet, gateway=args.gateway, ip_range=args.ip_range,
         aux=_pairs(args.aux_address, "--aux-address"), internal=args.internal,
-        labels=_pairs(args.label, "--label"), bip=engine.config.bip,
-        host_routes=_host_routes())
-    try:
-        bridge.ensure_bridge(network.bridge, network.subnet, network.gateway,
-                             internal=network.internal)
-    except BaseException:
-        engine.networks.remove(network.name)  # nothing half-created
-        raise
+        labels=_pairs(args.label, "--label"))
     print(network.id)
     return 0
 
 
 def _default(engine: Engine):
     """The ``bridge`` network exists from the first command on, as under Docker's daemon."""
-    return engine.networks.default(bip=engine.config.bip, host_routes=_host_routes())
+    return engine.default_network()
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -138,11 +122,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _remove(engine: Engine, name: str) -> str:
-    from pyker.network import bridge
-
-    network = engine.networks.get(name)
-    engine.networks.remove(network.name)
-    bridge.delete_bridge(network.bridge, network.subnet)
+    engine.remove_network(name)
     return name
 
 

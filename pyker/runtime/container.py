@@ -95,8 +95,11 @@ def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
     """A new container's record and directories; its volumes made first (when it has any),
     with the record written under the volumes lock (see pyker.runtime.volumes)."""
     from pyker.runtime.specgen import command
+    from pyker.security import capabilities
 
     _check_name(opts.name, store)
+    # Docker refuses an unknown capability at create, not at a later start.
+    capabilities.resolve(opts.cap_add, opts.cap_drop, privileged=opts.privileged)
     args = command(opts, image)
     if not (opts.mounts or opts.volumes_from or image.config.config.volumes):
         return _create(store, image, opts, args)

@@ -66,7 +66,7 @@ def _host_routes() -> list[str]:
     return found
 
 
-class _HostRoutes:
+class HostRoutes:
     """The host's networks, read only if IPAM needs them (the default network's creation)."""
 
     def __iter__(self):
@@ -75,7 +75,7 @@ class _HostRoutes:
 
 def _network(ctx, name: str):
     if name in ("bridge", "default"):
-        return ctx.networks.default(bip=ctx.bip, host_routes=_HostRoutes())
+        return ctx.networks.default(bip=ctx.bip, host_routes=HostRoutes())
     return ctx.networks.get(name)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -25,3 +27,17 @@ def pk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pyker]:
         cli("rm", "-f", cid, check=False)
     for image in cli.out("images", "-q").split():
         cli("rmi", "-f", image, check=False)
+
+
+@pytest.fixture(scope="module")
+def with_debian(pk: Pyker) -> Pyker:
+    """``pk`` with debian:bookworm, copied from the lab's store with save | load (which only
+    reads it): `make test` and `make lab` bootstrap it there; without it, the test skips."""
+    lab = {k: v for k, v in os.environ.items() if not k.startswith("PYKER_")}
+    lab["PYTHONPATH"] = str(REPO)
+    saved = subprocess.run([sys.executable, "-m", "pyker", "save", "debian:bookworm"],
+                           capture_output=True, env=lab, timeout=300)
+    if saved.returncode != 0:
+        pytest.skip("debian:bookworm is not in the lab's store (make test bootstraps it)")
+    pk("load", input=saved.stdout)
+    return pk

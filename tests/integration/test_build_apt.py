@@ -7,13 +7,7 @@ reads the lab's store.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
-
-from conftest import REPO
 
 pytestmark = [pytest.mark.requires("root", "overlay"), pytest.mark.slow]
 
@@ -25,19 +19,13 @@ CMD ["figlet", "Hello"]
 
 
 @pytest.fixture(scope="module")
-def with_debian(pk):
-    lab = {k: v for k, v in os.environ.items() if not k.startswith("PYKER_")}
-    lab["PYTHONPATH"] = str(REPO)
-    saved = subprocess.run([sys.executable, "-m", "pyker", "save", "debian:bookworm"],
-                           capture_output=True, env=lab, timeout=300)
-    if saved.returncode != 0:
-        pytest.skip("debian:bookworm is not in the lab's store (make test bootstraps it)")
-    pk("load", input=saved.stdout)
-    pk.host_network = True  # RUN apt-get reaches Debian's mirror through the host's network
-    return pk
+def apt_builds(with_debian):
+    with_debian.host_network = True  # RUN apt-get reaches Debian's mirror through the host's network
+    return with_debian
 
 
-def test_figlet_image_builds_with_apt_and_runs(with_debian, tmp_path):
+def test_figlet_image_builds_with_apt_and_runs(apt_builds, tmp_path):
+    with_debian = apt_builds
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     out = with_debian.out("build", "-t", "ubuntu-figlet", str(tmp_path))
     assert "Successfully tagged ubuntu-figlet:latest" in out
