@@ -280,3 +280,14 @@ class ComposeError(PykerError):
         self.file = file
         self.line = line
         self.column = column
+
+
+class HubOutOfReach(ImageNotFound):
+    """An image missing locally whose reference names Docker Hub, which the lab never
+    contacts on its own (``run``/``build FROM`` pull only from a registry they name)."""
+
+    def __init__(self, reference: str, familiar: str) -> None:
+        super().__init__(reference)
+        self.message = (f"Unable to find image '{familiar}' locally, and Docker Hub is out of "
+                        "this lab's reach: build it (labs/images) or name a registry in the "
+                        "reference (127.0.0.1:5000/…)")

@@ -50,6 +50,7 @@ class BuildOptions:
     target: str = ""
     labels: dict[str, str] = field(default_factory=dict, hash=False)
     network: str = "host"  # RUN's network: the host's until bridge networking exists
+    pull: str = "missing"  # FROM/COPY --from images: pulled when missing, or "always"
 
 
 @dataclass(slots=True)
@@ -89,6 +90,26 @@ class Builder:
         self.meta_args = self._global_args()
         self.built: dict[int, Image | None] = {}
         self.step_no, self.total = 0, 0
+
+    def _image(self, name: str) -> Image:
+        """A base image: from the store, else pulled from the registry its name gives (as
+        ``docker build``; ``--pull`` pulls even when present)."""
+        from pyker.errors import ImageNotFound
+
+        if self.options.pull == "missing":
+            try:
+                return self.store.resolve(name)
+            except ImageNotFound:
+                pass
+        from pyker.registry.pull import ensure_image
+
+        def progress(event) -> None:
+            if event.status in ("Pull complete", "Already exists"):
+                self.out.line(f"{event.id}: {event.status}")
+
+        return ensure_image(self.store, name, policy=self.options.pull,
+                            insecure_registries=self.engine.config.insecure_registries,
+                            progress=progress)
 
     # -- the whole build -------------------------------------------------------------------
 
@@ -156,7 +177,7 @@ class Builder:
         elif base.lower() == "scratch":
             image = None
         else:
-            image = self.store.resolve(base)
+            image = self._image(base)
         state = _Stage(image=image, config=image.config if image else _scratch_config())
         triggers = image.config.config.on_build if image else ()
         if triggers:
@@ -366,7 +387,7 @@ class Builder:
             return
         index = inst.from_stage if isinstance(inst, ins.Copy) and inst.from_stage is not None \
             else stages.reference(self.dockerfile, from_, len(self.dockerfile.stages))
-        image = self.built.get(index) if index is not None else self.store.resolve(from_)
+        image = self.built.get(index) if index is not None else self._image(from_)
         if image is None:
             raise BuildError(f"COPY --from={from_}: that stage has no image (FROM scratch)")
         with steps.mounted(self.store, image) as paths:

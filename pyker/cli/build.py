@@ -47,7 +47,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = BuildOptions(tags=tags, no_cache=args.no_cache, target=args.target or "",
                            network="none" if args.network == "none" else "host",
                            build_args=_pairs(args.build_arg, "--build-arg", environ=True),
-                           labels=_pairs(args.label, "--label", environ=False))
+                           labels=_pairs(args.label, "--label", environ=False),
+                           pull="always" if args.pull else "missing")
     out = Output(quiet=args.quiet)
     try:
         with BuildContext.load(args.context, args.file, stdin=sys.stdin.buffer) as context:
@@ -87,6 +88,8 @@ def add(name: str, p: Parser) -> None:
     p.add_argument("--build-arg", action="append", default=[])
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--pull", action="store_true",
+                   help="always pull a newer version of the base images")
     p.add_argument("--target")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--network", default="default", choices=["default", "host", "none"],

@@ -25,7 +25,7 @@ def _create(engine: Engine, args: argparse.Namespace):
     from pyker.runtime.container import create
 
     opts = run_options(args)
-    image = engine.images.resolve(opts.image)
+    image = _image(engine, opts.image, args.pull)
     if args.cidfile and os.path.exists(args.cidfile):
         raise UsageError(f"container ID file found, make sure the other container isn't "
                          f"running or delete {args.cidfile}")
@@ -34,6 +34,21 @@ def _create(engine: Engine, args: argparse.Namespace):
         with open(args.cidfile, "x") as f:
             f.write(record.id)
     return record
+
+
+def _image(engine: Engine, text: str, policy: str):
+    """The store's image, or Docker's pull for ``--pull`` (the registry code is loaded
+    only when the store does not answer, or when asked to always pull)."""
+    from pyker.errors import ImageNotFound
+
+    if policy == "missing":
+        try:
+            return engine.images.resolve(text)
+        except ImageNotFound:
+            pass
+    from pyker.cli.registry import image_for_run
+
+    return image_for_run(engine, text, policy)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ def add_run_flags(p: Parser) -> None:
     a("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     a("--rm", action="store_true", help="remove the container when it exits")
     a("--name", default="")
+    a("--pull", default="missing", metavar="POLICY",
+      help="pull the image before running: missing, always or never")
     a("--entrypoint", default=None)
     a("-e", "--env", action="append", default=[])
     a("--env-file", action="append", default=[])

@@ -210,10 +210,12 @@ def _commit(store: ImageStore, pairs: list[tuple[Descriptor, str]], files: dict,
 
 def ensure_image(store: ImageStore, text: str, *, policy: str = "missing",
                  insecure_registries: tuple[str, ...] = (), progress: Progress = ignore,
-                 announce: Callable[[Reference], None] | None = None) -> Image:
+                 announce: Callable[[Reference], None] | None = None,
+                 hub: bool = False) -> Image:
     """The image ``text`` names, pulled first when ``policy`` says so, as ``run --pull``
     and a build's ``FROM`` do: ``missing`` (only when the store lacks it), ``always``,
     ``never``. ``announce`` is called before a pull (``Unable to find image … locally``).
+    A Docker Hub reference is pulled only with ``hub`` (``pyker pull`` says so explicitly).
 
     Raises:
         ImageNotFound: ``never`` and the store lacks it, or ``text`` is an ID, not a name.
@@ -236,6 +238,13 @@ def ensure_image(store: ImageStore, text: str, *, policy: str = "missing",
         ref = reference.parse_tagged(text)
     except InvalidReference:
         raise ImageNotFound(text) from None
+    if ref.domain == reference.DEFAULT_DOMAIN and not hub:
+        # The lab never reaches out to Docker Hub on its own (it is out of reach here, and
+        # tests and notebooks may only talk to addresses the project made): an implicit
+        # pull names its registry, as 127.0.0.1:5000/app does.
+        from pyker.errors import HubOutOfReach
+
+        raise HubOutOfReach(text, ref.familiar())
     if announce is not None:
         announce(ref)
     transport = connect(ref.domain, insecure_registries=insecure_registries)

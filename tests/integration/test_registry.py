@@ -397,8 +397,8 @@ def test_killed_pull_leaves_a_consistent_store(cli, registry, tmp_path, kill_at)
 
 
 def test_image_for_run_pulls_by_policy(cli, tmp_path, capsys):
-    """What ``run --pull`` will call (the flag itself is not wired yet): run in this test's
-    own process, so its registry listens on this process's loopback."""
+    """What ``run --pull`` calls, in this test's own process (so its registry listens on
+    this process's loopback)."""
     from pyker import config
     from pyker.cli.registry import image_for_run
     from pyker.engine import Engine
@@ -430,3 +430,29 @@ def test_image_for_run_pulls_by_policy(cli, tmp_path, capsys):
         cli("rmi", ref)
     finally:
         reg.stop()
+
+
+def test_run_and_build_pull_what_they_miss(cli, registry, tmp_path):
+    """``run``/``create --pull`` and a build's ``FROM`` pull from the registry the reference
+    names; a Docker Hub name is never tried (out of the lab's reach): one clear line."""
+    ref = f"{registry.host}/auto/base:1"
+    cli("tag", "busybox", ref)
+    cli("push", ref)
+    cli("rmi", ref)
+    never = cli("run", "--rm", "--pull", "never", "--network", "none", ref, "true", check=False)
+    assert never.returncode == 125 and f"No such image: {ref}" in never.stderr.decode()
+    run = cli("run", "--rm", "--network", "none", ref, "echo", "pulled")
+    assert run.stdout.decode() == "pulled\n"
+    assert f"Unable to find image '{ref}' locally" in run.stderr.decode()
+    cli("rmi", ref)
+    context = _context(tmp_path / "ctx", f"FROM {ref}\nRUN echo built > /b\n")
+    out = cli.out("build", "--network", "none", "-t", "frombase", str(context))
+    assert "Successfully tagged frombase:latest" in out
+    assert cli.out("run", "--rm", "--network", "none", "frombase", "cat", "/b") == "built\n"
+    hub = cli("run", "--rm", "no-such-course-image", check=False)
+    assert hub.returncode == 125
+    assert hub.stderr.decode().strip().splitlines() == [
+        "pyker: Unable to find image 'no-such-course-image:latest' locally, and Docker Hub is "
+        "out of this lab's reach: build it (labs/images) or name a registry in the reference "
+        "(127.0.0.1:5000/…)"]
+    cli("rmi", "frombase", ref)
