@@ -42,21 +42,41 @@ def _format(fmt: str, rows: list[dict[str, object]], headers: dict[str, str]) ->
 
 # -- images -------------------------------------------------------------------------------------
 
+IMAGES_DIGESTS_TABLE = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t"
+                        "{{.CreatedSince}}\t{{.Size}}")
+
+
+def repo_digests(engine: Engine):
+    """image ID -> ``repo@sha256:…`` of the manifests registries gave or took for it (the
+    registry client's records; none before the first pull or push)."""
+    root = engine.images.root / "distribution"
+    if not root.is_dir():
+        return lambda image_id: []
+    from pyker.registry.records import Records
+
+    records = Records(root)
+    return records.repo_digests
+
+
 def image_rows(engine: Engine, *, show_all: bool, no_trunc: bool) -> list[dict[str, object]]:
     images = engine.images.images()
+    digests_of = repo_digests(engine)
     parents = {i.parent for i in images if i.parent}
     rows = []
     for image in images:
         if not show_all and not image.tags and image.id in parents:
             continue  # an intermediate build step: shown by -a only, as Docker does
         ident = image.id if no_trunc else short_id(image.id)
-        common = {"ID": ident, "Digest": "<none>", "CreatedSince": since(image.config.created),
+        common = {"ID": ident, "CreatedSince": since(image.config.created),
                   "CreatedAt": go_time(image.config.created), "Size": human_size(image.size),
                   "VirtualSize": human_size(image.size), "SharedSize": "N/A",
                   "UniqueSize": "N/A", "Containers": "N/A"}
+        digests = digests_of(image.id)
         for ref in image.tags or [None]:
-            rows.append({**common,
-                         "Repository": ref.familiar_name if ref else "<none>",
+            repo = ref.familiar_name if ref else "<none>"
+            digest = next((d.partition("@")[2] for d in digests
+                           if d.partition("@")[0] == repo), "<none>")
+            rows.append({**common, "Repository": repo, "Digest": digest,
                          "Tag": (ref.tag or "<none>") if ref else "<none>"})
     return rows
 
@@ -70,7 +90,8 @@ def cmd_images(args: argparse.Namespace) -> int:
     if args.quiet:
         _print("\n".join(str(r["ID"]) for r in rows))  # one per row, as Docker
         return 0
-    _print(_format(args.format or IMAGES_TABLE, rows, IMAGES_HEADERS))
+    table = IMAGES_DIGESTS_TABLE if args.digests else IMAGES_TABLE
+    _print(_format(args.format or table, rows, IMAGES_HEADERS))
     return 0
 
 
@@ -79,6 +100,7 @@ def _add_images(p: Parser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all images")
     p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("--digests", action="store_true", help="show digests")
     p.add_argument("--format", help="format output using a Go template")
     p.set_defaults(handler=cmd_images)
 
@@ -133,7 +155,7 @@ def inspect_document(engine: Engine, image: Image) -> dict[str, object]:
     return {
         "Id": image.id,
         "RepoTags": image.repo_tags,
-        "RepoDigests": [],
+        "RepoDigests": repo_digests(engine)(image.id),
         "Parent": image.parent,
         "Comment": history[-1].comment if history else "",
         "Created": image.config.created,

@@ -455,4 +455,8 @@ def test_run_and_build_pull_what_they_miss(cli, registry, tmp_path):
         "pyker: Unable to find image 'no-such-course-image:latest' locally, and Docker Hub is "
         "out of this lab's reach: build it (labs/images) or name a registry in the reference "
         "(127.0.0.1:5000/…)"]
+    digest = cli.out("images", "--digests", "--format", "{{.Repository}} {{.Digest}}", ref)
+    repo_digests = json.loads(cli.out("image", "inspect", ref))[0]["RepoDigests"]
+    assert repo_digests == [f"{registry.host}/auto/base@{digest.split()[1]}"]
+    assert digest.split()[1].startswith("sha256:")
     cli("rmi", "frombase", ref)
