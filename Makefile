@@ -20,7 +20,7 @@ PYKER := $(VENV)/bin/pyker
 PYTEST := bash scripts/pytest-or-fail $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help lab test unit packages venv images clean-lab
+.PHONY: help lab test unit packages venv images lab-images clean-lab
 
 help:
 	@echo "make lab        install, bootstrap the base images, start JupyterLab on 127.0.0.1"
@@ -28,7 +28,7 @@ help:
 	@echo "make unit       only tests/unit (no root, no Debian packages)"
 	@echo "make clean-lab  remove $(VENV)"
 
-lab: images
+lab: lab-images
 	$(PYKER) system forkserver start
 	mkdir -p notebooks
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab --allow-root --ip 127.0.0.1 \
@@ -43,7 +43,7 @@ NOTEBOOKS ?= notebooks
 NBVAL_ARGS ?= --nbval --nbval-current-env --nbval-cell-timeout 300 \
 	--nbval-sanitize-with notebooks/sanitize.cfg
 
-test: images
+test: lab-images
 	$(PYTEST) $(PYTEST_ARGS)
 	@if ls $(NOTEBOOKS)/*.ipynb > /dev/null 2>&1; then \
 	  echo "$(VENV)/bin/python -m grader sandbox -- pytest $(NBVAL_ARGS) $(NOTEBOOKS)"; \
@@ -99,6 +99,11 @@ $(VENV)/.installed: pyproject.toml
 images: packages venv
 	$(PYKER) bootstrap busybox
 	$(PYKER) bootstrap debian
+
+# The course's images (labs/images/*/Dockerfile, FROM debian:bookworm, apt from Debian's
+# registry): about 90 s the first time, all cache afterwards.
+lab-images: images
+	PYKER=$(PYKER) bash scripts/build-lab-images
 
 clean-lab:
 	rm -rf $(VENV)

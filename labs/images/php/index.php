@@ -1,0 +1,3 @@
+<?php
+// A page that says which container answered (its hostname) and when.
+echo "Bonjour depuis " . gethostname() . " : " . date("H:i:s") . "\n";
