@@ -66,6 +66,9 @@ def preload() -> None:
 
     for name in COMMANDS:
         command_parser(name)
+    from pyker.security.seccomp import default_profile
+
+    default_profile()  # parsed once here, shared by every child (a frozen value)
 
 
 @dataclass(slots=True)

@@ -153,9 +153,10 @@ def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
                 return err.code
             again = monitor.should_restart(code, restarts)
             restarts += again
+            # With --rm the record goes right after: no need to make it survive a crash.
             store.update_state(plan.container_id, status="restarting" if again else "exited",
                                exit_code=code, oom_killed=oom, finished_at=rfc3339_nano(),
-                               pid=0, restart_count=restarts)
+                               pid=0, restart_count=restarts, durable=not remove)
             if not again:
                 return code
             time.sleep(min(0.1 * 2 ** (restarts - 1), 5))  # Docker's doubling back-off

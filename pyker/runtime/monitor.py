@@ -308,8 +308,9 @@ class Monitor:
         self.child = started.signal_pid or started.pid
         shown = started.container_pid or started.pid  # what kill/stop/top must reach
         prober = self._prober()  # records "starting" before anyone can see "running"
-        self.store.update_state(self.plan.container_id, status="running", pid=shown,
-                                pid_start=process_start_time(shown), error="",
+        # Not durable: after a crash a running PID means nothing (the record reads exited).
+        self.store.update_state(self.plan.container_id, durable=False, status="running",
+                                pid=shown, pid_start=process_start_time(shown), error="",
                                 started_at=rfc3339_nano(), exit_code=0, oom_killed=False,
                                 monitor_pid=os.getpid(),
                                 monitor_start=process_start_time(os.getpid()),
