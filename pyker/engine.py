@@ -71,6 +71,10 @@ class Engine:
         except BaseException:
             self.networks.remove(network.name)
             raise
+        from pyker import events
+
+        events.network(self.data_root, "create", network.id, network.name,
+                       driver=network.driver)
         return network
 
     def remove_network(self, ref: str):
@@ -80,6 +84,10 @@ class Engine:
         network = self.networks.get(ref)
         self.networks.remove(network.name)
         bridge.delete_bridge(network.bridge, network.subnet)
+        from pyker import events
+
+        events.network(self.data_root, "destroy", network.id, network.name,
+                       driver=network.driver)
         return network
 
     def containers_using(self, image_id: str) -> list[str]:

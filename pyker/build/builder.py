@@ -153,6 +153,12 @@ class Builder:
                     self.store.tag(image, ref)
             for ref in self.options.tags:
                 self.out.line(f"Successfully tagged {ref.familiar()}")
+        from pyker import events
+
+        # Docker's classic builder records no "build" event; pyker's names what it made.
+        events.image(self.store.root, "build", image.id,
+                     self.options.tags[0].tagged().familiar() if self.options.tags else image.id,
+                     image.config.config.labels)
         return self.store.get(image.id)
 
     def _global_args(self) -> dict[str, str]:

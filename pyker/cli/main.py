@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("registry", "Download an image from a registry"),
     "push": ("registry", "Upload an image to a registry"),
     "compose": ("compose", "Define and run multi-container applications"),
+    "events": ("events", "Get real time events from the server"),
 }
 
 # `pyker container <cmd>` -> the module under pyker.cli that owns <cmd> (its add(name, parser))

@@ -314,10 +314,18 @@ class ImageStore:
         retagged = self._retag(index, desc, add=[ref.tagged()])
         if retagged != index:
             self._write_index(retagged)
+        self._event("tag", image, ref.tagged().familiar())
 
     def untag(self, image: Image, ref: Reference) -> None:
         desc = self._manifest_desc(image)
         self._write_index(self._retag(self.layout.read_index(), desc, remove=[ref.tagged()]))
+        self._event("untag", image, image.id)  # Docker names the ID, not the tag
+
+    def _event(self, action: str, image: Image, name: str) -> None:
+        """Docker's image event (pyker.events): the image's labels, ``name``."""
+        from pyker import events
+
+        events.image(self.root, action, image.id, name, image.config.config.labels)
 
     def _manifest_desc(self, image: Image) -> Descriptor:
         for desc in self.layout.read_index().manifests:
@@ -368,6 +376,9 @@ class ImageStore:
         keep = tuple(d for d in index.manifests if d.digest != image.manifest_digest)
         self._write_index(Index(manifests=keep))
         (self.meta_dir / f"{hex_of(image.id)}.json").unlink(missing_ok=True)
+        for _ in image.tags:  # Docker: an untag per tag, then the delete
+            self._event("untag", image, image.id)
+        self._event("delete", image, image.id)
 
     def collect_garbage(self) -> int:
         """Delete blobs and layer dirs no image reaches; return the layer bytes freed.

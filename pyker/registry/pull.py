@@ -181,6 +181,9 @@ def pull(store: ImageStore, repo: Repository, ref: Reference, *, records: Record
     records.remember(registry=repo.transport.registry, repository=repo.name,
                      blobs=[d.digest for d in (manifest.config, *manifest.layers)],
                      manifest_digest=digest, image_id=image.id)
+    from pyker import events
+
+    events.image(store.root, "pull", ref.familiar(), ref.familiar(), config.config.labels)
     return PullResult(reference=ref, digest=digest, image=image, updated=updated)
 
 

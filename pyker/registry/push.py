@@ -97,4 +97,9 @@ def push(store: ImageStore, repo: Repository, image: Image, tag: str, *, records
     records.remember(registry=repo.transport.registry, repository=repo.name,
                      blobs=[d.digest for d in (manifest.config, *manifest.layers)],
                      manifest_digest=digest, image_id=image.id)
+    from pyker import events
+    from pyker.image import reference
+
+    name = reference.parse(f"{repo.where}:{tag}").familiar()  # as the user named it
+    events.image(store.root, "push", name, name, image.config.config.labels)
     return PushResult(tag=tag, digest=digest, size=len(manifest_bytes))

@@ -129,6 +129,9 @@ def _create(store: ContainerStore, image: Image, opts: RunOptions,
                     image_id=image.id, image_ref=opts.image, created=now_rfc3339(),
                     path=args[0], args=args[1:], options=opts.to_dict(), state=State())
     store.save(record)
+    from pyker import events
+
+    events.container(store.root.parent, "create", record)
     return record
 
 
@@ -158,6 +161,10 @@ def signal_container(store: ContainerStore, record: Record, sig: int) -> None:
     s = record.state
     if s.status not in ("running", "paused", "restarting") or not alive(s.pid, s.pid_start):
         raise ContainerStateError(f"container {record.id[:12]} is not running")
+    from pyker import events
+
+    # Before the signal: a SIGKILL'd init's monitor records "die" at once.
+    events.container(store.root.parent, "kill", record, signal=str(int(sig)))
     os.kill(s.pid, sig)
     if s.status == "paused":
         from pyker.runtime.stats import thaw_if_paused
@@ -205,6 +212,12 @@ def stop(store: ContainerStore, record: Record, *, timeout: float = 10,
         except (ContainerStateError, ProcessLookupError):
             pass
         done = wait_stopped(store, record.id, 10)
+    # As Docker's stop, return once the container is cleaned up (its network released: a
+    # `network rm` may follow); its "stop" event then comes after "network disconnect".
+    wait_monitor_gone(done)
+    from pyker import events
+
+    events.container(store.root.parent, "stop", done)
     return done
 
 
@@ -234,6 +247,9 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False,
         network_bridge.teardown(network_bridge.Context(containers=store, run_root=None),
                                 record.id, paths.root)
     shutil.rmtree(paths.root, ignore_errors=False)
+    from pyker import events
+
+    events.container(store.root.parent, "destroy", record)
     if volumes:
         from pyker.runtime.volumes import remove_anonymous
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from pyker import events
 from pyker.runtime import init as container_init
 from pyker.runtime import pidns, userns
 from pyker.runtime.attach import listen
@@ -309,12 +310,14 @@ class Monitor:
         shown = started.container_pid or started.pid  # what kill/stop/top must reach
         prober = self._prober()  # records "starting" before anyone can see "running"
         # Not durable: after a crash a running PID means nothing (the record reads exited).
-        self.store.update_state(self.plan.container_id, durable=False, status="running",
-                                pid=shown, pid_start=process_start_time(shown), error="",
-                                started_at=rfc3339_nano(), exit_code=0, oom_killed=False,
-                                monitor_pid=os.getpid(),
-                                monitor_start=process_start_time(os.getpid()),
-                                health=prober.health if prober is not None else None)
+        record = self.store.update_state(
+            self.plan.container_id, durable=False, status="running",
+            pid=shown, pid_start=process_start_time(shown), error="",
+            started_at=rfc3339_nano(), exit_code=0, oom_killed=False,
+            monitor_pid=os.getpid(), monitor_start=process_start_time(os.getpid()),
+            health=prober.health if prober is not None else None)
+        started_at = time.monotonic()
+        events.container(self.store.root.parent, "start", record)  # before run -d returns
         ready()
         log = LogWriter(self.plan.log_path)
         relay = self.relay = Relay(self.plan, started, log, self.server, self.detach)
@@ -355,7 +358,22 @@ class Monitor:
             pidns.own_for_children()
         code, _ = exit_status(status)
         oom = bool(self.cgroup is not None and self.cgroup.oom_killed())
+        self._died(code, oom, int(time.monotonic() - started_at))
         return code, oom
+
+    def _died(self, code: int, oom: bool, seconds: int) -> None:
+        """Docker's ``oom`` then ``die`` events; before the exit is recorded, so that who
+        sees the container exited (stop, wait) finds them in the journal."""
+        from pyker.errors import ContainerNotFound
+
+        try:
+            record = self.store.load_raw(self.plan.container_id)  # renamed meanwhile?
+        except ContainerNotFound:
+            return
+        if oom:
+            events.container(self.store.root.parent, "oom", record)
+        events.container(self.store.root.parent, "die", record, exitCode=str(code),
+                         execDuration=str(seconds))
 
     def _prober(self):
         """The container's health checks (pyker.runtime.health), when it has a probe."""

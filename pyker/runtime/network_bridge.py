@@ -113,6 +113,7 @@ def setup(ctx, record, opts, image, container_dir: Path) -> NetPlan | None:
     except BaseException:
         teardown(ctx, record.id, container_dir)
         raise
+    _event(ctx, "connect", network, record.id)
     return NetPlan(netns=str(path), dns_networks=(network.id,) if user_network else (),
                    dns_upstreams=tuple(u.address for u in resolv.upstreams))
 
@@ -218,11 +219,20 @@ def teardown(ctx, container_id: str, container_dir: Path) -> None:
         if endpoint.veth:
             bridge.detach(endpoint.veth)
         ctx.networks.detach(network.id, container_id)
+        _event(ctx, "disconnect", network, container_id)
     pinned = (state or {}).get("netns") or (
         str(ctx.run_root / "netns" / container_id) if ctx.run_root else "")
     if pinned and not pinned.startswith("/proc/"):
         netns.remove(Path(pinned))
     (container_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def _event(ctx, action: str, network, container_id: str) -> None:
+    """Docker's network connect/disconnect event (pyker.events)."""
+    from pyker import events
+
+    events.network(ctx.containers.root.parent, action, network.id, network.name,
+                   driver=network.driver, container_id=container_id)
 
 
 def settings(container_dir: Path) -> dict | None:
@@ -298,6 +308,7 @@ def connect(ctx, record, network, *, ip: str = "", aliases: tuple[str, ...] = ()
         raise
     state["networks"][network.name] = _endpoint_doc(network, endpoint)
     _save(ctx.containers.dir(record.id), state)
+    _event(ctx, "connect", network, record.id)
 
 
 def disconnect(ctx, record, network, *, force: bool = False) -> None:
@@ -322,6 +333,7 @@ def disconnect(ctx, record, network, *, force: bool = False) -> None:
     if endpoint.veth:
         bridge.detach(endpoint.veth)
     ctx.networks.detach(network.id, record.id)
+    _event(ctx, "disconnect", network, record.id)
     state["networks"].pop(network.name, None)
     if settings(container_dir) is not None:
         _save(container_dir, state)

@@ -167,6 +167,9 @@ def pause(store: ContainerStore, record: Record) -> None:
         raise StateConflict(f"Container {record.id} is not running")
     manager_of(record).freeze()
     store.update_state(record.id, status="paused")
+    from pyker import events
+
+    events.container(store.root.parent, "pause", record)
 
 
 def unpause(store: ContainerStore, record: Record) -> None:
@@ -179,6 +182,9 @@ def unpause(store: ContainerStore, record: Record) -> None:
         raise StateConflict(f"Container {record.id} is not paused")
     manager_of(record).thaw()
     store.update_state(record.id, status="running")
+    from pyker import events
+
+    events.container(store.root.parent, "unpause", record)
 
 
 def thaw_if_paused(store: ContainerStore, record: Record) -> None:

@@ -69,6 +69,13 @@ def _now() -> str:
     return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
+def _event(action: str, volume: Volume, volumes_dir: Path) -> None:
+    """Docker's volume event (pyker.events), in the journal of the data root."""
+    from pyker import events
+
+    events.volume(volumes_dir.parent, action, volume.name, driver=volume.driver)
+
+
 class VolumeStore:
     """The volumes under ``<root>/volumes/`` (``root`` is the data root)."""
 
@@ -131,6 +138,7 @@ class VolumeStore:
         check_volume_name(name)
         existing = self._read(name)
         if existing is not None:
+            _event("create", existing, self.dir)  # as Docker's, whose create is idempotent
             return existing
         labels = {**(labels or {}), **({ANONYMOUS_LABEL: ""} if anonymous else {})}
         volume = Volume(name=name, mountpoint=str(self.dir / name / "_data"), created=_now(),
@@ -146,6 +154,7 @@ class VolumeStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise VolumeError(f"create {name}: rename {tmp}: {err.strerror}") from err
         atomic.fsync_dir(self.dir)
+        _event("create", volume, self.dir)
         return volume
 
     def remove(self, name: str, users: Users, *, force: bool = False) -> None:
@@ -162,7 +171,8 @@ class VolumeStore:
             self._remove(name, users, force=force)
 
     def _remove(self, name: str, users: Users, *, force: bool) -> None:
-        if not VOLUME_NAME_RE.fullmatch(name) or self._read(name) is None:
+        volume = self._read(name) if VOLUME_NAME_RE.fullmatch(name) else None
+        if volume is None:
             if force:
                 return
             raise VolumeNotFound(name)
@@ -174,6 +184,7 @@ class VolumeStore:
         os.rename(self.dir / name, doomed)
         atomic.fsync_dir(self.dir)
         shutil.rmtree(doomed)
+        _event("destroy", volume, self.dir)
 
     def prune(self, users: Users, *, all_volumes: bool = False) -> list[str]:
         """Remove the unused volumes (anonymous only unless ``all_volumes``): their names."""
