@@ -136,6 +136,9 @@ def cmd_restart(args: argparse.Namespace) -> int:
         start(engine.images, engine.containers, engine.containers.load(record.id),
               attach=Attach(foreground=False, interactive=False),
               remove=bool(record.options.get("auto_remove")), run_root=engine.config.run_root)
+        from pyker import events
+
+        events.container(engine.data_root, "restart", record)  # after its die/start pair
         print(name)
     return _each(args.containers, one)
 
