@@ -12,9 +12,11 @@ PYTEST_ARGS ?=
 # interoperability (skopeo, umoci), the OCI runtimes
 # pyker can hand a bundle to (runc, crun), tini for `run --init`, chromium for the test
 # that screenshots a rendered notebook (headless, on a local file), and docker-registry (the
-# CNCF distribution registry) that the labs and tests run on 127.0.0.1 for push and pull.
+# CNCF distribution registry) that the labs and tests run on 127.0.0.1 for push and pull,
+# and prometheus, which the metrics test (and the monitoring lab) start on 127.0.0.1 to
+# scrape `pyker metrics serve`.
 APT_PACKAGES := busybox-static debootstrap iproute2 iptables skopeo umoci runc crun tini chromium \
-	docker-registry
+	docker-registry prometheus
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYKER := $(VENV)/bin/pyker
 PYTEST := bash scripts/pytest-or-fail $(VENV)/bin/python
@@ -74,15 +76,19 @@ packages:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@# docker-registry's package enables a service on *:5000; the labs and tests start their
-	@# own registries on 127.0.0.1 (python -m pyker.registry.server), so it is switched off.
-	@if systemctl is-enabled docker-registry > /dev/null 2>&1; then \
-	  echo "docker-registry: disabling the package's service (labs run their own)"; \
-	  $(SUDO) systemctl disable docker-registry > /dev/null 2>&1; \
-	fi
-	@if [ -d /run/systemd/system ] && systemctl is-active docker-registry > /dev/null 2>&1; then \
-	  $(SUDO) systemctl stop docker-registry; \
-	fi
+	@# docker-registry's package enables a service on *:5000, prometheus's one on *:9090 (and
+	@# node-exporter's, when recommends are installed, on *:9100); the labs and tests start
+	@# their own on 127.0.0.1 (python -m pyker.registry.server, prometheus --config.file),
+	@# so the packages' services are switched off.
+	@for service in docker-registry prometheus prometheus-node-exporter; do \
+	  if systemctl is-enabled $$service > /dev/null 2>&1; then \
+	    echo "$$service: disabling the package's service (labs run their own)"; \
+	    $(SUDO) systemctl disable $$service > /dev/null 2>&1; \
+	  fi; \
+	  if [ -d /run/systemd/system ] && systemctl is-active $$service > /dev/null 2>&1; then \
+	    $(SUDO) systemctl stop $$service; \
+	  fi; \
+	done
 
 venv: $(VENV)/.installed
 

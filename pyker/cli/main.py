@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("system", "Display system-wide information"),
     "version": ("system", "Show the pyker version information"),
     "volume": ("volume", "Manage volumes"),
+    "metrics": ("metrics", "Expose container and engine metrics for Prometheus"),
     "login": ("registry", "Log in to a registry"),
     "logout": ("registry", "Log out from a registry"),
     "pull": ("registry", "Download an image from a registry"),
