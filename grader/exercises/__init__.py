@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from grader.exercises import capabilities, cgroups, namespaces, seccomp
+from grader.exercises import unionfs
 from grader.model import Exercise
 
 ALL: tuple[Exercise, ...] = (*namespaces.EXERCISES, *cgroups.EXERCISES,
-                             *capabilities.EXERCISES, *seccomp.EXERCISES)
+                             *capabilities.EXERCISES, *seccomp.EXERCISES,
+                             *unionfs.EXERCISES)

@@ -29,7 +29,8 @@ SUBMISSIONS = REPO / "tests" / "fixtures" / "submissions"
 SOLVED = [("02-namespaces", "hostname"), ("02-namespaces", "isolated-net"),
           ("03-cgroups", "pids"), ("03-cgroups", "memory"),
           ("04-capabilities", "no-chown"), ("04-capabilities", "bind-80"),
-          ("05-seccomp", "no-mkdir"), ("05-seccomp", "chmod-blocked")]
+          ("05-seccomp", "no-mkdir"), ("05-seccomp", "chmod-blocked"),
+          ("06-union-fs", "copy-on-write"), ("06-union-fs", "hand-overlay")]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,10 @@ def ctx(lab_env: dict[str, str], pk: Pyker) -> Iterator[Context]:
         pk("rm", "-f", *ids)
     profile = Path(lab_env["PYKER_LAB_DIR"]) / "05-seccomp" / "no-mkdir.json"
     profile.unlink(missing_ok=True)
+    overlay = Path(lab_env["PYKER_LAB_DIR"]) / "06-union-fs" / "overlay"
+    while os.path.ismount(overlay / "vue"):  # the hand-made overlay, mounted once or more
+        subprocess.run(["umount", str(overlay / "vue")], check=True)
+    subprocess.run(["rm", "-rf", str(overlay)], check=True)
 
 
 def sh(env: dict[str, str], script: str) -> None:
@@ -99,6 +104,21 @@ def deny(*names: str, action: str = "SCMP_ACT_ERRNO") -> dict:
 
 
 RUN = "pyker run -d --name"
+PASSWD = "echo 'tp06:x:1006:100:TP 06:/tmp:/bin/sh'"
+OVERLAY = "b=$PYKER_LAB_DIR/06-union-fs/overlay"
+
+
+def overlay_script(lowers: str, after: str) -> str:
+    """labs/06-union-fs/overlay as the exercise wants it, but mounted with ``lowers`` and
+    followed by ``after`` (the write and the delete)."""
+    return (f"{OVERLAY} && mkdir -p $b/couche1 $b/couche2 $b/haut $b/travail $b/vue\n"
+            "echo 1 > $b/couche1/version.txt && echo 2 > $b/couche2/version.txt\n"
+            "echo old > $b/couche1/ancien.txt\n"
+            f"mount -t overlay overlay -o lowerdir={lowers},upperdir=$b/haut,workdir=$b/travail"
+            f" $b/vue\n{after}")
+
+
+NOTE_THEN_RM = "echo 'note du TP 06' > $b/vue/notes.txt && rm $b/vue/ancien.txt"
 NEAR_MISSES = {
     "hostname-default": ("02-namespaces", "hostname",
                          f"{RUN} ns-uts busybox sleep 3600", {"uts-hostname"}),
@@ -141,6 +161,29 @@ NEAR_MISSES = {
                        f"{profile_script(deny('chmod', 'fchmod', 'fchmodat', 'getdents64'))}\n"
                        f"{RUN} nochmod --security-opt seccomp={NO_MKDIR} busybox sleep 3600",
                        {"usable"}),
+    "passwd-replaced": ("06-union-fs", "copy-on-write",
+                        f"{RUN} n06-cow busybox sleep 3600\n"
+                        f"pyker exec n06-cow sh -c "
+                        f"\"{PASSWD} > /etc/passwd && rm -r /etc/network\"",
+                        {"copied-up"}),
+    "network-recreated": ("06-union-fs", "copy-on-write",
+                          f"{RUN} n06-cow busybox sleep 3600\npyker exec n06-cow sh -c "
+                          f"\"{PASSWD} >> /etc/passwd && rm -r /etc/network && "
+                          "mkdir /etc/network\"",
+                          {"whiteout", "diff"}),
+    "lowers-swapped": ("06-union-fs", "hand-overlay",
+                       overlay_script("$b/couche1:$b/couche2", NOTE_THEN_RM),
+                       {"mounted", "layer-order"}),
+    "note-in-lower": ("06-union-fs", "hand-overlay",
+                      overlay_script("$b/couche2:$b/couche1",
+                                     "echo 'note du TP 06' > $b/couche2/notes.txt && "
+                                     "rm $b/vue/ancien.txt"),
+                      {"upper-write"}),
+    "deleted-in-lower": ("06-union-fs", "hand-overlay",
+                         overlay_script("$b/couche2:$b/couche1",
+                                        "echo 'note du TP 06' > $b/vue/notes.txt && "
+                                        "rm $b/couche1/ancien.txt"),
+                         {"whiteout"}),
 }
 
 
