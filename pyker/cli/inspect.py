@@ -52,8 +52,8 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
         "Mounts": _mounts(engine, record),
         "NetworkSettings": network_settings(engine, record),
         "GraphDriver": {"Name": "overlay2", "Data": {
-            "MergedDir": str(paths.rootfs), "UpperDir": str(paths.upper),
-            "WorkDir": str(paths.work)}},
+            "LowerDir": _lower_dirs(engine, record), "MergedDir": str(paths.rootfs),
+            "UpperDir": str(paths.upper), "WorkDir": str(paths.work)}},
         "Config": {
             "Hostname": o.get("hostname") or record.id[:12], "User": o.get("user"),
             "Tty": o.get("tty"), "OpenStdin": o.get("interactive"),
@@ -162,3 +162,14 @@ def add_inspect(p: argparse.ArgumentParser, kind: str | None) -> None:
     if kind is None:
         p.add_argument("--type", choices=["container", "image"])
     p.set_defaults(handler=lambda args: cmd_inspect(args, kind))
+
+
+def _lower_dirs(engine, record) -> str:
+    """The image's layers as overlayfs stacks them (topmost first), Docker's LowerDir."""
+    from pyker.errors import ImageNotFound
+
+    try:
+        image = engine.images.get(record.image_id)
+    except ImageNotFound:
+        return ""
+    return ":".join(str(layer.path) for layer in reversed(engine.images.layers_of(image)))
