@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from grader.exercises import capabilities, cgroups, namespaces, seccomp
 from grader.exercises import unionfs
+from grader.exercises import volumes
 from grader.model import Exercise
 
 ALL: tuple[Exercise, ...] = (*namespaces.EXERCISES, *cgroups.EXERCISES,
                              *capabilities.EXERCISES, *seccomp.EXERCISES,
-                             *unionfs.EXERCISES)
+                             *unionfs.EXERCISES,
+                             *volumes.EXERCISES)

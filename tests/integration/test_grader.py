@@ -30,6 +30,8 @@ SOLVED = [("02-namespaces", "hostname"), ("02-namespaces", "isolated-net"),
           ("03-cgroups", "pids"), ("03-cgroups", "memory"),
           ("04-capabilities", "no-chown"), ("04-capabilities", "bind-80"),
           ("05-seccomp", "no-mkdir"), ("05-seccomp", "chmod-blocked"),
+          ("10-volumes", "named-volume"), ("10-volumes", "readonly-site"),
+          ("10-volumes", "backup"),
           ("06-union-fs", "copy-on-write"), ("06-union-fs", "hand-overlay")]
 
 
@@ -52,6 +54,10 @@ def ctx(lab_env: dict[str, str], pk: Pyker) -> Iterator[Context]:
         pk("rm", "-f", *ids)
     profile = Path(lab_env["PYKER_LAB_DIR"]) / "05-seccomp" / "no-mkdir.json"
     profile.unlink(missing_ok=True)
+    volumes = pk.out("volume", "ls", "-q").split()  # they outlive the containers, on purpose
+    if volumes:
+        pk("volume", "rm", "-f", *volumes)
+    (Path(lab_env["PYKER_LAB_DIR"]) / "10-volumes" / "backup.tar").unlink(missing_ok=True)
     overlay = Path(lab_env["PYKER_LAB_DIR"]) / "06-union-fs" / "overlay"
     while os.path.ismount(overlay / "vue"):  # the hand-made overlay, mounted once or more
         subprocess.run(["umount", str(overlay / "vue")], check=True)
@@ -104,6 +110,9 @@ def deny(*names: str, action: str = "SCMP_ACT_ERRNO") -> dict:
 
 
 RUN = "pyker run -d --name"
+VOLUMES_SOLUTIONS = LABS / "10-volumes" / "solutions"
+SITE = ("mkdir -p $PYKER_LAB_DIR/10-volumes/site && "
+        "echo '<h1>site</h1>' > $PYKER_LAB_DIR/10-volumes/site/index.html")
 PASSWD = "echo 'tp06:x:1006:100:TP 06:/tmp:/bin/sh'"
 OVERLAY = "b=$PYKER_LAB_DIR/06-union-fs/overlay"
 
@@ -161,6 +170,25 @@ NEAR_MISSES = {
                        f"{profile_script(deny('chmod', 'fchmod', 'fchmodat', 'getdents64'))}\n"
                        f"{RUN} nochmod --security-opt seccomp={NO_MKDIR} busybox sleep 3600",
                        {"usable"}),
+    "writer-kept": ("10-volumes", "named-volume",
+                    "pyker run --name n10-writer -v n10-data:/data busybox "
+                    "sh -c 'echo \"les données restent\" > /data/message.txt'", {"writer-gone"}),
+    "wrong-text": ("10-volumes", "named-volume",
+                   "pyker run --rm -v n10-data:/data busybox "
+                   "sh -c 'echo autre > /data/message.txt'",
+                   {"file-content", "seen-by-new-container"}),
+    "web-rw": ("10-volumes", "readonly-site",
+               f"{SITE}\n{RUN} n10-web -v $PYKER_LAB_DIR/10-volumes/site:/www busybox "
+               "httpd -f -p 80 -h /www", {"bind-ro", "kernel-ro", "write-refused"}),
+    "web-volume-ro": ("10-volumes", "readonly-site",
+                      "pyker run --rm -v n10-www:/www busybox sh -c 'echo hi > /www/index.html'\n"
+                      f"{RUN} n10-web -v n10-www:/www:ro busybox httpd -f -p 80 -h /www",
+                      {"bind-ro", "serves", "live-edit"}),
+    "backup-relative": ("10-volumes", "backup",
+                        f"bash {VOLUMES_SOLUTIONS / 'named-volume.sh'}\n"
+                        "pyker run --rm -v n10-data:/data -v $PYKER_LAB_DIR/10-volumes:/backup "
+                        "busybox tar cf /backup/backup.tar -C /data .",
+                        {"has-message", "complete", "restorable"}),
     "passwd-replaced": ("06-union-fs", "copy-on-write",
                         f"{RUN} n06-cow busybox sleep 3600\n"
                         f"pyker exec n06-cow sh -c "
@@ -184,6 +212,10 @@ NEAR_MISSES = {
                                         "echo 'note du TP 06' > $b/vue/notes.txt && "
                                         "rm $b/couche1/ancien.txt"),
                          {"whiteout"}),
+    "backup-stale": ("10-volumes", "backup",
+                     f"bash {VOLUMES_SOLUTIONS / 'backup.sh'}\n"
+                     "pyker run --rm -v n10-data:/data busybox sh -c 'echo plus > /data/plus.txt'",
+                     {"complete"}),
 }
 
 
