@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,10 @@ class EngineConfig:
     # Registries reached over plain HTTP or unverified TLS: "host:port" or a CIDR, as Docker's
     # "insecure-registries" (loopback registries are insecure without being listed).
     insecure_registries: tuple[str, ...] = ()
+    # "log-driver" and "log-opts": what a container gets without --log-driver (and the
+    # options merged into its own when its driver is this one), as Docker's daemon.json
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 def _read_daemon_json(path: Path) -> dict[str, object]:
@@ -70,10 +74,29 @@ def _read_daemon_json(path: Path) -> dict[str, object]:
     if not (isinstance(insecure, list) and all(isinstance(r, str) and r for r in insecure)):
         raise ConfigError(str(path), '"insecure-registries" must be a list of "host:port" or '
                                      f'CIDR strings, got {insecure!r}')
+    _check_log_config(path, doc)
     for key in ("data-root", "exec-root"):
         if key in doc and not (isinstance(doc[key], str) and doc[key].startswith("/")):
             raise ConfigError(str(path), f'"{key}" must be an absolute path, got {doc[key]!r}')
     return doc
+
+
+def _check_log_config(path: Path, doc: dict[str, object]) -> None:
+    """``log-driver``/``log-opts``: checked as dockerd checks them when it starts."""
+    driver, opts = doc.get("log-driver", ""), doc.get("log-opts", {})
+    if not isinstance(driver, str):
+        raise ConfigError(str(path), f'"log-driver" must be a string, got {driver!r}')
+    if not (isinstance(opts, dict) and all(isinstance(v, str) for v in opts.values())):
+        raise ConfigError(str(path), '"log-opts" must be an object of strings '
+                                     f'({{"max-size": "10m"}}), got {opts!r}')
+    if driver or opts:
+        from pyker.errors import UsageError
+        from pyker.runtime.logdrivers.options import validate
+
+        try:
+            validate(driver or "json-file", opts)
+        except UsageError as err:
+            raise ConfigError(str(path), f"log-driver/log-opts: {err}") from None
 
 
 def load(environ: os._Environ[str] | dict[str, str] | None = None) -> EngineConfig:
@@ -97,4 +120,6 @@ def load(environ: os._Environ[str] | dict[str, str] | None = None) -> EngineConf
         data_root=Path(data_root), run_root=Path(run_root), config_file=config_file,
         userns_remap=remap, bip=str(doc["bip"]) if doc.get("bip") else None,
         insecure_registries=tuple(doc.get("insecure-registries", ())),
+        log_driver=str(doc.get("log-driver") or "json-file"),
+        log_opts=dict(doc.get("log-opts") or {}),
     )

@@ -213,8 +213,12 @@ def cmd_logs(args: argparse.Namespace) -> int:
                       prefix=not args.no_log_prefix, timestamps=args.timestamps)
     merged(sources, printer, tail=tail)
     if args.follow:
+        from dataclasses import replace
+
+        # Each log goes on from where its first read stopped: nothing lost, nothing twice.
+        going_on = [replace(src, start=src.reader.end()) for src in sources]
         try:
-            Follower(log_sources(cp, records, from_end=True), printer).start().run()
+            Follower(going_on, printer).start().run()
         except KeyboardInterrupt:
             return 130
     return 0

@@ -16,20 +16,28 @@ from pyker.compose.project import RUNNING, ComposeProject, label
 
 
 def log_sources(cp: ComposeProject, records, *, from_end: bool) -> list[Source]:
-    from pyker.runtime.container import Paths
+    """The containers' logs; one whose driver keeps none (``none``) shows nothing, with a
+    warning, as Compose does (its end is still followed: ``exited with code``)."""
+    from pyker.runtime import logdrivers
 
     store = cp.engine.containers
     out = []
     for record in records:
-        path = Paths(root=store.dir(record.id)).log
-        start = path.stat().st_size if from_end and path.exists() else 0
+        try:
+            reader = logdrivers.reader(record, store.dir(record.id))
+        except logdrivers.LogsNotSupported:
+            driver = logdrivers.config_of(record.options)[0]
+            print(f"WARNING: {record.name}: no logs are available with the '{driver}' log "
+                  "driver", file=sys.stderr)
+            reader = logdrivers.Silent()
+        start = reader.end() if from_end else 0
 
         def running(cid: str = record.id) -> bool:
             try:
                 return store.load(cid).state.status in RUNNING
             except Exception:  # noqa: BLE001 — removed meanwhile: its log has ended
                 return False
-        out.append(Source(name=record.name, path=path, start=start, running=running))
+        out.append(Source(name=record.name, reader=reader, start=start, running=running))
     return out
 
 

@@ -16,11 +16,13 @@ from pyker.runtime.state import Record
 
 def container_document(engine: Engine, record: Record) -> dict[str, object]:
     """The container as ``docker container inspect`` shows it (its key names and shape)."""
+    from pyker.runtime import logdrivers
     from pyker.runtime.container import Paths
 
     s, o = record.state, record.options
     paths = Paths(root=engine.containers.dir(record.id))
     limits = o.get("limits", {})
+    log_type, log_opts = logdrivers.config_of(o)
     doc = {
         "Id": record.id, "Created": record.created, "Path": record.path,
         "Args": list(record.args),
@@ -30,7 +32,8 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
                   "Pid": s.pid if s.status in ("running", "paused") else 0,
                   "ExitCode": s.exit_code, "Error": s.error, "StartedAt": s.started_at,
                   "FinishedAt": s.finished_at},
-        "Image": record.image_id, "LogPath": str(paths.log), "Name": "/" + record.name,
+        "Image": record.image_id, "LogPath": logdrivers.log_path(record, paths.root),
+        "Name": "/" + record.name,
         "RestartCount": s.restart_count, "Driver": "overlay2", "Platform": "linux",
         "HostConfig": {
             "NetworkMode": o.get("network"), "AutoRemove": o.get("auto_remove"),
@@ -48,6 +51,7 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "CpusetCpus": limits.get("cpuset_cpus") or "",
             "CpusetMems": limits.get("cpuset_mems") or "",
             "PidsLimit": limits.get("pids_limit"), "Runtime": o.get("runtime"),
+            "LogConfig": {"Type": log_type, "Config": log_opts},
         },
         "Mounts": _mounts(engine, record),
         "NetworkSettings": network_settings(engine, record),

@@ -99,8 +99,7 @@ def rows(records: list[Record], *, show_all: bool, no_trunc: bool, filters: list
 
 def print_logs(store: ContainerStore, record: Record, *, follow: bool, tail: str,
                timestamps: bool, since: str) -> int:
-    from pyker.runtime import logs
-    from pyker.runtime.container import Paths
+    from pyker.runtime import logdrivers, logs
 
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise UsageError(f'invalid argument "{tail}" for "--tail" flag')
@@ -109,9 +108,13 @@ def print_logs(store: ContainerStore, record: Record, *, follow: bool, tail: str
         since = logs.since_stamp(since)
     except ValueError:
         raise UsageError(f'invalid value for "since": "{since}"') from None
-    path = Paths(root=store.dir(record.id)).log
-    size = path.stat().st_size if path.exists() else 0
-    entries = logs.read(path, tail=count, since=since)
+    try:
+        reader = logdrivers.reader(record, store.dir(record.id))
+    except logdrivers.LogsNotSupported as err:  # Docker's words and exit code for `none`
+        print(f"Error response from daemon: {err}", file=sys.stderr)
+        return err.exit_code
+    entries = reader.read(tail=count, since=since)
+    start = reader.end()  # where that read stopped: follow goes on from there
 
     def emit(entry: logs.Entry) -> None:
         stream = sys.stdout if entry.stream == "stdout" else sys.stderr
@@ -123,6 +126,6 @@ def print_logs(store: ContainerStore, record: Record, *, follow: bool, tail: str
     if follow:
         def running() -> bool:
             return store.load(record.id).state.status in ("running", "restarting")
-        for entry in logs.follow(path, start=size, running=running):
+        for entry in reader.follow(start=start, running=running):
             emit(entry)
     return 0

@@ -77,6 +77,9 @@ def add_run_flags(p: Parser) -> None:
     a("--health-start-interval", default="0s", help="time between checks during it")
     a("--health-retries", default="0", help="consecutive failures needed to report unhealthy")
     a("--no-healthcheck", action="store_true", help="disable any container-specified HEALTHCHECK")
+    a("--log-driver", default="", help="logging driver: json-file (default), local, none, "
+                                       "journald")
+    a("--log-opt", action="append", default=[], help="log driver option KEY=VALUE")
 
 
 def _env_file(path: str) -> list[str]:
@@ -241,10 +244,29 @@ def healthcheck(args: argparse.Namespace):
     return check
 
 
+def log_config(driver: str, opts: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The container's logging driver and options with daemon.json's defaults, checked as
+    Docker's daemon checks them at create (its words, after "Error response from daemon")."""
+    from pyker import config
+    from pyker.runtime import logdrivers
+
+    engine = config.load()
+    try:
+        return logdrivers.resolve(driver, opts, default_driver=engine.log_driver,
+                                  default_opts=engine.log_opts)
+    except UsageError as err:
+        raise UsageError(f"Error response from daemon: {err}") from None
+
+
 def run_options(args: argparse.Namespace):
     from pyker.runtime.options import (RunOptions, parse_restart, parse_security_opts,
                                        parse_ulimit)
 
+    from pyker.runtime.logdrivers import parse_log_opts
+
+    if args.log_driver == "none" and args.log_opt:  # the docker CLI's own check
+        raise UsageError("invalid logging opts for driver none")
+    log_driver, log_opts = log_config(args.log_driver, parse_log_opts(args.log_opt))
     _check_network_flags(args)
     restart, retries = parse_restart(args.restart)
     if restart != "no" and args.rm:
@@ -271,4 +293,5 @@ def run_options(args: argparse.Namespace):
         limits=_limits(args), restart=restart, max_retries=retries, labels=labels,
         runtime=args.runtime, init=args.init, userns=args.userns,
         userns_remap=_userns_remap(args), mounts=_mounts(args),
-        volumes_from=tuple(args.volumes_from), healthcheck=healthcheck(args))
+        volumes_from=tuple(args.volumes_from), healthcheck=healthcheck(args),
+        log_driver=log_driver, log_opts=log_opts)

@@ -1,6 +1,6 @@
 """Several containers' logs as one stream, each line prefixed with its container's name.
 
-``compose logs`` without ``-f`` merges the json-lines logs by their timestamps, so the
+``compose logs`` without ``-f`` merges the containers' logs by their timestamps, so the
 interleaving is the one that happened. With ``-f`` (and in a foreground ``up``) one thread per
 container follows its log file and a queue serialises their lines; the name prefix gets a
 colour of its own on a terminal, in the order Docker Compose picks them.
@@ -13,8 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 #: Compose v2's rotation of prefix colours (ANSI foreground codes).
 COLORS = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95, 94)
@@ -23,8 +22,8 @@ COLORS = (36, 33, 32, 35, 34, 91, 96, 93, 92, 95, 94)
 @dataclass(frozen=True, slots=True)
 class Source:
     name: str            # the prefix: the container's name (or service name with --no-…)
-    path: Path           # its json-lines log
-    start: int = 0       # byte offset to follow from
+    reader: Any          # its logging driver's reader (pyker.runtime.logdrivers.reader)
+    start: Any = 0       # where to follow from (reader.end())
     running: Callable[[], bool] = lambda: False
 
 
@@ -59,11 +58,9 @@ class Printer:
 
 def merged(sources: Sequence[Source], printer: Printer, *, tail: int | None = None) -> None:
     """What the logs hold now, all containers interleaved by time."""
-    from pyker.runtime import logs
-
     entries = []
     for src in sources:
-        entries.extend((e.time, src.name, e) for e in logs.read(src.path, tail=tail))
+        entries.extend((e.time, src.name, e) for e in src.reader.read(tail=tail))
     for _, name, entry in sorted(entries, key=lambda item: item[0]):
         printer.line(name, entry.log, entry.time)
 
@@ -79,9 +76,7 @@ class Follower:
         self.pending = len(self.threads)
 
     def _pump(self, src: Source) -> None:
-        from pyker.runtime import logs
-
-        for entry in logs.follow(src.path, start=src.start, running=src.running):
+        for entry in src.reader.follow(start=src.start, running=src.running):
             self.queue.put((src.name, entry))
         self.queue.put((src.name, None))
 

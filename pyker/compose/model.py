@@ -118,6 +118,8 @@ class Service:
     stop_grace_period: int = 0               # nanoseconds; 0 = 10 s
     replicas: int = 1                        # deploy.replicas (scale)
     profiles: tuple[str, ...] = ()
+    log_driver: str = ""                     # logging.driver; "" = the daemon's default
+    log_opts: tuple[tuple[str, str], ...] = ()  # logging.options, values as text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,8 +19,8 @@ from typing import Any
 from pyker.compose import model
 from pyker.compose.dotenv import read_dotenv
 from pyker.compose.fields import (At, Context, boolean, check_keys, duration, integer,
-                                  last_wins, mapping, number, optional_mapping, pairs, size,
-                                  string, strings)
+                                  last_wins, mapping, number, optional_mapping, pairs,
+                                  scalar_text, size, string, strings)
 from pyker.compose.healthcheck import parse_healthcheck
 from pyker.compose.mounts import parse_volumes
 from pyker.compose.ports import parse_expose, parse_ports
@@ -46,7 +46,7 @@ UNSUPPORTED = frozenset({
     "credential_spec", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota",
     "cpu_rt_period", "cpu_rt_runtime", "develop", "device_cgroup_rules", "devices",
     "dns_opt", "dns_search", "domainname", "external_links", "gpus", "group_add", "ipc",
-    "isolation", "logging", "mac_address", "mem_swappiness", "oom_kill_disable",
+    "isolation", "mac_address", "mem_swappiness", "oom_kill_disable",
     "oom_score_adj", "pid", "platform", "post_start", "pre_stop", "pull_policy", "runtime",
     "secrets", "shm_size", "storage_opt", "sysctls", "userns_mode", "uts"})
 
@@ -227,6 +227,19 @@ def _container_name(value: Any, at: At, ctx: Context) -> Fields:
     return {"container_name": name}
 
 
+def _logging(value: Any, at: At, ctx: Context) -> Fields:
+    """``logging: {driver, options}``; checked with the daemon's defaults at create
+    (pyker.compose.translate), as Compose leaves that to the engine."""
+    spec = mapping(value, at)
+    check_keys(spec, at, ("driver", "options"))
+    driver = string(spec.get("driver") or "", at.child(spec, "driver"))
+    options = optional_mapping(spec.get("options"), at.child(spec, "options"))
+    where = at.child(spec, "options")
+    opts = tuple((str(key), scalar_text(item, where.child(options, key)) or "")
+                 for key, item in options.items())
+    return {"log_driver": driver, "log_opts": opts}
+
+
 def _with_ctx(name: str, read: Callable[[Any, At, Context], Any]) -> Normaliser:
     return lambda value, at, ctx: {name: read(value, at, ctx)}
 
@@ -267,6 +280,7 @@ FIELDS: dict[str, Normaliser] = {
     "deploy": _deploy,
     "scale": _field("replicas", _replicas),
     "profiles": _profiles,
+    "logging": _logging,
 }
 
 

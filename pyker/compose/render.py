@@ -49,6 +49,7 @@ def _service(svc: model.Service) -> Doc:
         "healthcheck": _healthcheck(svc.healthcheck) if svc.healthcheck else None,
         "labels": dict(svc.labels) or None,
         "ulimits": dict(_ulimit(u) for u in svc.ulimits) or None,
+        "logging": _logging(svc),
         "deploy": {"replicas": svc.replicas} if svc.replicas != 1 else None,
         "restart": svc.restart if svc.restart != "no" else None,
         "stop_grace_period": (format_duration(svc.stop_grace_period)
@@ -63,6 +64,15 @@ def _service(svc: model.Service) -> Doc:
                 "security_opt", "dns", "extra_hosts", "profiles"):
         out[key] = list(getattr(svc, key)) or None
     return {key: out[key] for key in sorted(out) if out[key] is not None}
+
+
+def _logging(svc: model.Service) -> Doc | None:
+    if not (svc.log_driver or svc.log_opts):
+        return None
+    out: Doc = {"driver": svc.log_driver} if svc.log_driver else {}
+    if svc.log_opts:
+        out["options"] = dict(svc.log_opts)
+    return out
 
 
 def _build(build: model.Build) -> Doc:

@@ -45,7 +45,9 @@ def container_name(project: model.Project, svc: model.Service, number: int) -> s
 
 
 def config_hash(svc: model.Service) -> str:
-    doc = {k: v for k, v in asdict(svc).items() if k not in _NOT_HASHED}
+    # Unset logging leaves the hash as it was before the key existed: no needless recreate.
+    doc = {k: v for k, v in asdict(svc).items()
+           if k not in _NOT_HASHED and not (k in ("log_driver", "log_opts") and not v)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -132,6 +134,17 @@ def _healthcheck(svc: model.Service):
     return check
 
 
+def _logging(svc: model.Service) -> dict[str, object]:
+    """``logging:`` with daemon.json's defaults, checked as ``run --log-driver`` is."""
+    from pyker import config
+    from pyker.runtime.logdrivers import resolve
+
+    engine = config.load()
+    driver, opts = resolve(svc.log_driver, dict(svc.log_opts),
+                           default_driver=engine.log_driver, default_opts=engine.log_opts)
+    return {"log_driver": driver, "log_opts": opts}
+
+
 def _limits(svc: model.Service):
     from pyker.cgroups.resources import Resources
 
@@ -185,6 +198,7 @@ def run_options(project: model.Project, svc: model.Service, *, number: int, imag
             labels=labels(project, svc, number, image_id=image_id, oneoff=oneoff),
             init=svc.init, mounts=_mounts(project, svc),
             volumes_from=tuple(_volumes_from(v, names) for v in svc.volumes_from))
+        opts = replace(opts, **_logging(svc))
         health = _healthcheck(svc)
         if health is not None:
             opts = replace(opts, healthcheck=health)

@@ -2,36 +2,72 @@
 
 ``{"log":"hello\\n","stream":"stdout","time":"2026-11-27T21:46:48.123456789Z"}`` — the bytes
 the container wrote (a line, or a piece of a long one), which stream, and when the monitor
-read them. ``pyker logs`` reads the same file back with ``--tail``, ``--since``, ``-t`` and
+read them. ``pyker logs`` reads the same files back with ``--tail``, ``--since``, ``-t`` and
 ``-f`` (follow: poll the file for new lines until the container stops).
+
+With ``max-size`` the file is rotated as Docker's ``json-file`` driver does it
+(:mod:`pyker.runtime.logdrivers.files`): ``x-json.log`` is renamed ``x-json.log.1`` (and
+gzipped to ``.1.gz`` with ``compress``), the older ones shift up by one. The readers here see
+the whole set, oldest first. The framing of a record is a :class:`Codec`, so that the
+``local`` driver's binary files are read by the same code.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from json import loads
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial messages of this size
 
 
 def rfc3339_nano(t: float | None = None) -> str:
-    t = time.time() if t is None else t
+    if t is None:
+        return now_stamp()
     stamp = datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc)
     nanos = int(round((t - int(t)) * 1e9)) % 1_000_000_000
     return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
 
 
-class LogWriter:
-    """Splits each stream into lines and appends one JSON record per line."""
+_second = [-1, ""]  # the last second formatted: a log line costs no strftime of its own
 
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+def stamp_of_ns(ns: int) -> str:
+    """RFC 3339 with nanoseconds from an integer time in nanoseconds (exact)."""
+    sec, nanos = divmod(ns, 1_000_000_000)
+    if sec != _second[0]:
+        when = datetime.datetime.fromtimestamp(sec, datetime.timezone.utc)
+        _second[0], _second[1] = sec, when.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{_second[1]}{nanos:09d}Z"
+
+
+def now_stamp() -> str:
+    return stamp_of_ns(time.time_ns())
+
+
+class LogWriter:
+    """Splits each stream into lines and hands each line (or 16 KiB piece of a long one) to
+    ``encode``; the records of one read go out together through ``out``.
+
+    ``LogWriter(path)`` appends json-file records to ``path``, as before drivers existed;
+    :mod:`pyker.runtime.logdrivers` builds the others (rotation, ``local``, journald).
+    """
+
+    def __init__(self, path: Path | None = None, *,
+                 encode: Callable[[str, bytes], bytes] | None = None,
+                 out: Callable[[list[bytes]], None] | None = None,
+                 close: Callable[[], None] | None = None) -> None:
+        if out is None:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            out, close = (lambda records: os.write(fd, b"".join(records))), (lambda: os.close(fd))
+        self._encode = encode or json_record
+        self._out = out
+        self._close = close
         self._pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
 
     def write(self, stream: str, data: bytes) -> None:
@@ -42,27 +78,28 @@ class LogWriter:
             if cut < 0 and len(buf) < MAX_LINE:
                 break
             end = cut + 1 if 0 <= cut < MAX_LINE else MAX_LINE
-            out.append(self._record(stream, buf[:end]))
+            out.append(self._encode(stream, buf[:end]))
             buf = buf[end:]
         self._pending[stream] = buf
         if out:
-            os.write(self._fd, b"".join(out))
+            self._out(out)
 
     def flush(self) -> None:
         for stream, rest in self._pending.items():
             if rest:
-                os.write(self._fd, self._record(stream, rest))
+                self._out([self._encode(stream, rest)])
                 self._pending[stream] = b""
 
     def close(self) -> None:
         self.flush()
-        os.close(self._fd)
+        if self._close is not None:
+            self._close()
 
-    @staticmethod
-    def _record(stream: str, chunk: bytes) -> bytes:
-        text = chunk.decode("utf-8", errors="replace")
-        return (json.dumps({"log": text, "stream": stream, "time": rfc3339_nano()},
-                           separators=(",", ":")) + "\n").encode()
+
+def json_record(stream: str, chunk: bytes, attrs: str = "") -> bytes:
+    """One json-file line; ``attrs`` is ``"attrs":{...},`` (labels/env/tag options) or ""."""
+    text = encode_basestring_ascii(chunk.decode("utf-8", errors="replace"))
+    return f'{{"log":{text},"stream":"{stream}",{attrs}"time":"{now_stamp()}"}}\n'.encode()
 
 
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
@@ -100,48 +137,192 @@ class Entry:
     time: str
 
 
+class Codec:
+    """How records are framed in a log file: json-lines here, ``local``'s elsewhere."""
+
+    def split(self, buf: bytes) -> tuple[list[Entry], bytes]:
+        """The complete records at the start of ``buf``, and the bytes after them."""
+        *complete, rest = buf.split(b"\n")
+        return [e for e in map(_parse, complete) if e is not None], rest
+
+    def complete(self, data: bytes) -> int:
+        """How many bytes at the start of ``data`` are whole records."""
+        return data.rfind(b"\n") + 1
+
+    def last(self, data: bytes, count: int) -> list[Entry]:
+        """The last ``count`` complete records of a file's bytes (a record being written
+        at its end is left out)."""
+        lines = data.rsplit(b"\n", count + 1)[-count - 1:-1] if count else []
+        return [e for e in map(_parse, lines) if e is not None]
+
+
+JSON = Codec()
+
+
 def _parse(line: bytes) -> Entry | None:
     try:
-        doc = json.loads(line)
+        doc = loads(line)
         return Entry(doc["log"], doc["stream"], doc["time"])
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, TypeError):
         return None  # a line being written right now
 
 
-def read(path: Path, *, tail: int | None = None, since: str = "") -> list[Entry]:
+def rotated(path: Path) -> list[Path]:
+    """The rotated files of ``path`` that exist, oldest first (``.2.gz``, ``.1``…)."""
+    found = []
+    index = 1
+    while True:
+        plain = path.with_name(f"{path.name}.{index}")
+        packed = path.with_name(f"{plain.name}.gz")
+        if plain.exists():
+            found.append(plain)
+        elif packed.exists():
+            found.append(packed)
+        else:
+            break
+        index += 1
+    return found[::-1]
+
+
+def _contents(path: Path) -> bytes:
     try:
         with open(path, "rb") as f:
-            lines = deque(f, maxlen=tail) if tail is not None else list(f)
+            data = f.read()
+    except FileNotFoundError:  # rotated away meanwhile
+        return b""
+    if path.suffix == ".gz":
+        import gzip
+
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError):  # being written: its plain twin is still there
+            return _contents(path.with_suffix(""))
+    return data
+
+
+def read(path: Path, *, tail: int | None = None, since: str = "",
+         codec: Codec = JSON) -> list[Entry]:
+    """What the log holds: every entry (or the last ``tail``), across rotated files."""
+    return read_marked(path, tail=tail, since=since, codec=codec)[0]
+
+
+def read_marked(path: Path, *, tail: int | None = None, since: str = "",
+                codec: Codec = JSON) -> tuple[list[Entry], tuple[int, int]]:
+    """:func:`read`, and where it stopped in the current file: (inode, offset), to
+    :func:`follow` from there without a line lost or shown twice."""
+    try:
+        with open(path, "rb") as f:
+            current, inode = f.read(), os.fstat(f.fileno()).st_ino
     except FileNotFoundError:
-        return []
-    entries = [e for e in map(_parse, lines) if e is not None]
-    return [e for e in entries if not since or e.time >= since]
+        current, inode = b"", 0
+    # Listed after the current file was read: a rotation in between shows that file again,
+    # as .1, which is then left out (listed before, it would have been missed instead).
+    files = [f for f in rotated(path) if f.suffix == ".gz" or _inode(f) != inode]
+    mark = (inode, codec.complete(current))
+    if tail is None:
+        entries = [e for f in files for e in codec.split(_contents(f))[0]]
+        entries += codec.split(current)[0]
+    else:
+        entries = codec.last(current, tail)
+        for f in reversed(files):  # newest first, until enough
+            if len(entries) >= tail:
+                break
+            entries = codec.last(_contents(f), tail - len(entries)) + entries
+    return [e for e in entries if not since or e.time >= since], mark
 
 
 def follow(path: Path, *, start: int, running: Callable[[], bool],
-           interval: float = 0.1) -> Iterator[Entry]:
-    """Entries appended after byte ``start``, until the container stops and all is read."""
-    offset = start
-    partial = b""
-    last_pass = False
-    while True:
-        try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-        except FileNotFoundError:
+           interval: float = 0.1, codec: Codec = JSON, inode: int = 0) -> Iterator[Entry]:
+    """Entries appended after byte ``start`` of the current file (of the file ``inode``
+    when given, wherever rotation has moved it), until the container stops and all is read.
+    A rotation is followed: the file held open is read to its end, the files rotated since
+    (when the reader fell behind) next, then the new current file."""
+    f = _open_at(path, start)
+    if f is None:
+        return
+    if inode and os.fstat(f.fileno()).st_ino != inode:  # rotated since it was read
+        moved = next((c for c in rotated(path) if c.suffix != ".gz" and _inode(c) == inode),
+                     None)
+        f.close()
+        f = _open_at(moved, start) if moved else _open_at(path, 0)
+        if f is None:
             return
-        offset += len(data)
-        partial += data
-        *complete, partial = partial.split(b"\n")
-        for line in complete:
-            entry = _parse(line)
-            if entry is not None:
-                yield entry
-        if not data:
+    partial = b""
+    last = ""  # the time of the last entry given: what a missed file must come after
+    last_pass = False
+    try:
+        while True:
+            data = f.read()
+            if data:
+                entries, partial = codec.split(partial + data)
+                if entries:
+                    last = entries[-1].time
+                yield from entries
+                continue
+            newer = _replaced(f, path)
+            if newer is not None:
+                for entry in _missed(path, f, last, codec):
+                    last = entry.time
+                    yield entry
+                f.close()
+                f, partial, last_pass = newer, b"", False
+                continue
             if last_pass:
                 return
             # One more read after the container stopped: what it wrote last is not lost.
             last_pass = not running()
             if not last_pass:
                 time.sleep(interval)
+    finally:
+        f.close()
+
+
+def _open_at(path: Path, offset: int):
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    f.seek(offset)
+    return f
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return 0
+
+
+def _replaced(f, path: Path):
+    """The new file at ``path`` (opened) when the one ``f`` holds was rotated away; else None
+    (also in the instant between the old one's unlink and the new one's creation)."""
+    try:
+        if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+            return None
+    except FileNotFoundError:
+        return None
+    return _open_at(path, 0)
+
+
+def _missed(path: Path, f, last: str, codec: Codec) -> list[Entry]:
+    """The entries of the files rotated after the one ``f`` holds, when the reader fell
+    more than one rotation behind. The held file is found among the rotated ones by its
+    inode; when it is gone (removed as the oldest, or compressed), the newer files are
+    those whose entries come after ``last``, the last entry read."""
+    held = os.fstat(f.fileno()).st_ino
+    files = rotated(path)
+    for i, candidate in enumerate(files):
+        if candidate.suffix != ".gz" and _inode(candidate) == held:
+            return [e for newer in files[i + 1:] for e in codec.split(_contents(newer))[0]]
+    if not last:  # nothing read after the start: the held file's last entry is the mark
+        f.seek(0)
+        done = codec.last(f.read(), 1)
+        last = done[-1].time if done else ""
+    found: list[Entry] = []
+    for candidate in reversed(files):  # newest first, back to what was read
+        data = _contents(candidate)
+        newest = codec.last(data, 1)
+        if not newest or newest[-1].time <= last:
+            break
+        found = [e for e in codec.split(data)[0] if e.time > last] + found
+    return found

@@ -25,7 +25,7 @@ from pyker.runtime import init as container_init
 from pyker.runtime import pidns, userns
 from pyker.runtime.attach import listen
 from pyker.runtime.relay import Relay
-from pyker.runtime.logs import LogWriter, rfc3339_nano
+from pyker.runtime.logs import rfc3339_nano
 from pyker.runtime.state import ContainerStore, process_start_time
 from pyker.spec.runtime import Spec
 
@@ -305,6 +305,7 @@ class Monitor:
 
             self.dns = dns_server(self.store.root.parent, self.plan.container_id,
                                   self.plan.netns, self.plan.dns_upstreams)
+        log = self._log_writer()  # before the start: a driver that cannot log fails it
         started = spawn(self.plan, self.cgroup)
         self.child = started.signal_pid or started.pid
         shown = started.container_pid or started.pid  # what kill/stop/top must reach
@@ -319,7 +320,6 @@ class Monitor:
         started_at = time.monotonic()
         events.container(self.store.root.parent, "start", record)  # before run -d returns
         ready()
-        log = LogWriter(self.plan.log_path)
         relay = self.relay = Relay(self.plan, started, log, self.server, self.detach)
         relay.sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         if self.signal_fd is not None:
@@ -374,6 +374,17 @@ class Monitor:
             events.container(self.store.root.parent, "oom", record)
         events.container(self.store.root.parent, "die", record, exitCode=str(code),
                          execDuration=str(seconds))
+
+    def _log_writer(self):
+        """The writer of the container's logging driver (pyker.runtime.logdrivers)."""
+        from pyker.errors import PykerError
+        from pyker.runtime import logdrivers
+
+        try:
+            return logdrivers.open_writer(self.store.load_raw(self.plan.container_id),
+                                          self.plan.log_path.parent)
+        except (PykerError, OSError) as err:
+            raise StartFailed(125, f"failed to initialize logging driver: {err}") from err
 
     def _prober(self):
         """The container's health checks (pyker.runtime.health), when it has a probe."""

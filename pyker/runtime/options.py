@@ -80,6 +80,10 @@ class RunOptions:
     # --health-* as given (("NONE",) for --no-healthcheck); the image's HEALTHCHECK fills the
     # unset fields when the container starts (pyker.runtime.health.effective)
     healthcheck: Healthcheck | None = None
+    # --log-driver/--log-opt, resolved at create with daemon.json's defaults
+    # (pyker.runtime.logdrivers.resolve); "" in a record from before drivers: json-file
+    log_driver: str = ""
+    log_opts: dict[str, str] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

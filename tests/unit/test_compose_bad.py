@@ -29,7 +29,7 @@ EXPECTED = {
     "secrets": 'secrets.yaml:4: top-level "secrets" is not supported by pyker',
     "no_services": "no_services.yaml: no service defined",
     "unknown_service_key": 'unknown_service_key.yaml:3: service "web": unknown key "imgae"',
-    "unsupported_key": 'unsupported_key.yaml:4: service "web": "logging" is not supported '
+    "unsupported_key": 'unsupported_key.yaml:4: service "web": "sysctls" is not supported '
                        "by pyker",
     "bad_service_name": 'bad_service_name.yaml:2: invalid service name "web server": use '
                         "only [a-zA-Z0-9._-]",
