@@ -25,7 +25,8 @@ from pyker.image.store import ImageStore
 from pyker.runtime import cgroup_bridge, health, network_bridge
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
 from pyker.runtime.logs import rfc3339_nano
-from pyker.runtime.monitor import FORWARDED, Monitor, Plan, StartFailed
+from pyker.runtime.monitor import FORWARDED, Monitor, Plan
+from pyker.runtime.spawn import StartFailed
 from pyker.runtime.options import RunOptions
 from pyker.runtime.state import ContainerStore, Record
 

@@ -15,7 +15,8 @@ from pyker.runtime.attach import Detector, frame
 from pyker.runtime.logs import LogWriter
 
 if TYPE_CHECKING:
-    from pyker.runtime.monitor import Plan, Started
+    from pyker.runtime.monitor import Plan
+    from pyker.runtime.spawn import Started
 
 
 def drain(fd: int) -> None:
