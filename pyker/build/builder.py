@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pyker.build import instructions as ins
 from pyker.build import metadata as meta
 from pyker.build import copying, stages, steps
+from pyker.build.bases import base_image
 from pyker.build.cache import BuildCache, StepKey
 from pyker.build.context import BuildContext, is_remote
 from pyker.build.output import Output, short
@@ -92,24 +93,7 @@ class Builder:
         self.step_no, self.total = 0, 0
 
     def _image(self, name: str) -> Image:
-        """A base image: from the store, else pulled from the registry its name gives (as
-        ``docker build``; ``--pull`` pulls even when present)."""
-        from pyker.errors import ImageNotFound
-
-        if self.options.pull == "missing":
-            try:
-                return self.store.resolve(name)
-            except ImageNotFound:
-                pass
-        from pyker.registry.pull import ensure_image
-
-        def progress(event) -> None:
-            if event.status in ("Pull complete", "Already exists"):
-                self.out.line(f"{event.id}: {event.status}")
-
-        return ensure_image(self.store, name, policy=self.options.pull,
-                            insecure_registries=self.engine.config.insecure_registries,
-                            progress=progress)
+        return base_image(self.engine, name, self.options.pull, self.out)
 
     # -- the whole build -------------------------------------------------------------------
 

@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING, BinaryIO
 from pyker.errors import ArchiveError, ImageInUse, ImageNotFound, InvalidReference
 from pyker.fs import atomic, lock
 from pyker.image import parsed, reference
+from pyker.image.index_tags import retag
 from pyker.image.layout import HashingWriter, Layout
 from pyker.image.reference import Reference
 from pyker.spec.digest import chain_ids, hex_of
 from pyker.spec.image import (
-    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER,
+    ANNOTATION_IMAGE_NAME, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER,
     MEDIA_OCI_MANIFEST, Descriptor, ImageConfig, Index,
     Manifest, canonical_json,
 )
@@ -218,7 +219,7 @@ class ImageStore:
                                 canonical_json({"parent": parent}))
         desc = Descriptor(media_type=MEDIA_OCI_MANIFEST, digest=manifest_digest,
                           size=len(manifest_bytes))
-        self._write_index(self._retag(self.layout.read_index(), desc, add=list(tags)))
+        self._write_index(retag(self.layout.read_index(), desc, add=list(tags)))
         return self.get(config_digest)
 
     def images(self) -> list[Image]:
@@ -311,14 +312,14 @@ class ImageStore:
         is left as it is when the tag is already there (a rebuild retags the same image)."""
         desc = self._manifest_desc(image)
         index = self.layout.read_index()
-        retagged = self._retag(index, desc, add=[ref.tagged()])
+        retagged = retag(index, desc, add=[ref.tagged()])
         if retagged != index:
             self._write_index(retagged)
         self._event("tag", image, ref.tagged().familiar())
 
     def untag(self, image: Image, ref: Reference) -> None:
         desc = self._manifest_desc(image)
-        self._write_index(self._retag(self.layout.read_index(), desc, remove=[ref.tagged()]))
+        self._write_index(retag(self.layout.read_index(), desc, remove=[ref.tagged()]))
         self._event("untag", image, image.id)  # Docker names the ID, not the tag
 
     def _event(self, action: str, image: Image, name: str) -> None:
@@ -332,36 +333,6 @@ class ImageStore:
             if desc.digest == image.manifest_digest:
                 return replace(desc, annotations={})
         raise ImageNotFound(image.id)
-
-    @staticmethod
-    def _retag(index: Index, desc: Descriptor, *, add: list[Reference] = (),
-               remove: list[Reference] = ()) -> Index:
-        """A new index where ``desc`` carries its old tags plus ``add`` minus ``remove``.
-
-        Tags are unique: adding one takes it from whichever image had it; an image left
-        with no tag keeps a bare descriptor, so it stays listed as ``<none>``.
-        """
-        moved = {str(r) for r in add}
-        gone = {str(r) for r in remove}
-        entries: dict[str, list[str]] = {}
-        for d in index.manifests:
-            names = entries.setdefault(d.digest, [])
-            name = d.annotations.get(ANNOTATION_IMAGE_NAME)
-            if name and name not in moved and name not in gone:
-                names.append(name)
-        own = entries.setdefault(desc.digest, [])
-        own.extend(n for n in sorted(moved) if n not in own)
-        base = {d.digest: replace(d, annotations={}) for d in index.manifests}
-        base.setdefault(desc.digest, desc)
-        manifests = []
-        for digest, names in entries.items():
-            if not names:
-                manifests.append(base[digest])
-            for name in names:
-                ref = reference.parse(name)
-                manifests.append(replace(base[digest], annotations={
-                    ANNOTATION_IMAGE_NAME: name, ANNOTATION_REF_NAME: ref.tag or ""}))
-        return Index(manifests=tuple(manifests))
 
     def _write_index(self, index: Index) -> None:
         self.layout.write_index(index)
