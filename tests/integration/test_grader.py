@@ -32,7 +32,8 @@ SOLVED = [("02-namespaces", "hostname"), ("02-namespaces", "isolated-net"),
           ("05-seccomp", "no-mkdir"), ("05-seccomp", "chmod-blocked"),
           ("10-volumes", "named-volume"), ("10-volumes", "readonly-site"),
           ("10-volumes", "backup"),
-          ("06-union-fs", "copy-on-write"), ("06-union-fs", "hand-overlay")]
+          ("06-union-fs", "copy-on-write"), ("06-union-fs", "hand-overlay"),
+          ("11-network", "user-network"), ("11-network", "published-page")]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,7 @@ def ctx(lab_env: dict[str, str], pk: Pyker) -> Iterator[Context]:
         pk("rm", "-f", *ids)
     profile = Path(lab_env["PYKER_LAB_DIR"]) / "05-seccomp" / "no-mkdir.json"
     profile.unlink(missing_ok=True)
+    pk("network", "prune", "-f")  # user networks outlive their containers too (TP 11)
     volumes = pk.out("volume", "ls", "-q").split()  # they outlive the containers, on purpose
     if volumes:
         pk("volume", "rm", "-f", *volumes)
@@ -127,6 +129,12 @@ def overlay_script(lowers: str, after: str) -> str:
             f" $b/vue\n{after}")
 
 
+NOTE_THEN_RM = "echo 'note du TP 06' > $b/vue/notes.txt && rm $b/vue/ancien.txt"
+N11_NET = "pyker network create --subnet 10.11.0.0/24 n11-net"
+N11_RUN = "pyker run -d --network n11-net --name"
+N11_SLEEP = "busybox sleep 3600"
+N11_SITE = ("busybox sh -c 'mkdir /www && echo \"Bienvenue sur le site n11\" > /www/index.html "
+            "&& httpd -f -p 80 -h /www'")
 NOTE_THEN_RM = "echo 'note du TP 06' > $b/vue/notes.txt && rm $b/vue/ancien.txt"
 NEAR_MISSES = {
     "hostname-default": ("02-namespaces", "hostname",
@@ -216,6 +224,149 @@ NEAR_MISSES = {
                      f"bash {VOLUMES_SOLUTIONS / 'backup.sh'}\n"
                      "pyker run --rm -v n10-data:/data busybox sh -c 'echo plus > /data/plus.txt'",
                      {"complete"}),
+    "api-without-ip": ("11-network", "user-network",
+                       f"{N11_NET}\n{N11_RUN} n11-api --network-alias api {N11_SLEEP}\n"
+                       f"{N11_RUN} n11-client {N11_SLEEP}", {"fixed-ip"}),
+    "api-without-alias": ("11-network", "user-network",
+                          f"{N11_NET}\n{N11_RUN} n11-api --ip 10.11.0.10 {N11_SLEEP}\n"
+                          f"{N11_RUN} n11-client {N11_SLEEP}", {"alias-dns", "reach"}),
+    "client-on-bridge": ("11-network", "user-network",
+                         f"{N11_NET}\n{N11_RUN} n11-api --ip 10.11.0.10 --network-alias api "
+                         f"{N11_SLEEP}\n{RUN} n11-client {N11_SLEEP}",
+                         {"attached", "alias-dns", "reach"}),
+    "wrong-subnet": ("11-network", "user-network",
+                     "pyker network create --subnet 10.12.0.0/24 n11-net\n"
+                     f"{N11_RUN} n11-api --ip 10.12.0.10 --network-alias api {N11_SLEEP}\n"
+                     f"{N11_RUN} n11-client {N11_SLEEP}", {"network", "fixed-ip"}),
+    "site-all-addresses": ("11-network", "published-page",
+                           f"{RUN} n11-site -p 8011:80 {N11_SITE}", {"loopback-only"}),
+    "site-wrong-port": ("11-network", "published-page",
+                        f"{RUN} n11-site -p 127.0.0.1:8012:80 {N11_SITE}",
+                        {"http", "dnat", "loopback-only"}),
+    "site-wrong-page": ("11-network", "published-page",
+                        f"{RUN} n11-site -p 127.0.0.1:8011:80 busybox sh -c "
+                        "'mkdir /www && echo autre > /www/index.html && httpd -f -p 80 -h /www'",
+                        {"http"}),
+    "site-listens-8080": ("11-network", "published-page",
+                          f"{RUN} n11-site -p 127.0.0.1:8011:80 "
+                          f"{N11_SITE.replace('-p 80', '-p 8080')}",
+                          {"http", "served-by-container"}),
+}
+NEAR_MISSES = {
+    "hostname-default": ("02-namespaces", "hostname",
+                         f"{RUN} ns-uts busybox sleep 3600", {"uts-hostname"}),
+    "net-bridge": ("02-namespaces", "isolated-net",
+                   f"{RUN} ns-none busybox sleep 3600", {"only-lo"}),
+    "pids-60": ("03-cgroups", "pids",
+                f"{RUN} limited --pids-limit 60 busybox sleep 3600", {"pids-max"}),
+    "pids-unlimited": ("03-cgroups", "pids",
+                       f"{RUN} limited busybox sleep 3600", {"pids-max", "fork-limit"}),
+    "memory-128m": ("03-cgroups", "memory",
+                    f"{RUN} capped --memory 128m busybox sleep 3600", {"memory-limit"}),
+    "memory-exited": ("03-cgroups", "memory",
+                      "pyker run --name capped --memory 64m busybox true",
+                      {"running", "memory-limit"}),
+    "chown-kept": ("04-capabilities", "no-chown",
+                   f"{RUN} nochown busybox sleep 3600", {"chown-dropped", "chown-refused"}),
+    "kill-dropped-too": ("04-capabilities", "no-chown",
+                         f"{RUN} nochown --cap-drop CHOWN --cap-drop KILL busybox sleep 3600",
+                         {"defaults-kept"}),
+    "web80-root": ("04-capabilities", "bind-80",
+                   f"{RUN} web80 --cap-drop ALL --cap-add NET_BIND_SERVICE busybox "
+                   "httpd -f -p 80", {"non-root", "listens-80"}),
+    "web80-no-filecap": ("04-capabilities", "bind-80",
+                         f"{RUN} web80 --user 1000 busybox sleep 3600",
+                         {"net-bind-effective", "no-other-capability", "listens-80"}),
+    "rmdir-denied": ("05-seccomp", "no-mkdir",
+                     profile_script(deny("mkdir", "mkdirat", "rmdir", "unlinkat")),
+                     {"rmdir-works"}),
+    "mkdir-killed": ("05-seccomp", "no-mkdir",
+                     profile_script(deny("mkdir", "mkdirat", action="SCMP_ACT_KILL")),
+                     {"mkdir-refused"}),
+    "ls-broken": ("05-seccomp", "no-mkdir",
+                  profile_script(deny("mkdir", "mkdirat", "getdents64", "getdents")),
+                  {"usable"}),
+    "profile-not-json": ("05-seccomp", "no-mkdir", profile_script("{\"defaultAction\": "),
+                         {"profile-valid", "mkdir-refused", "usable", "rmdir-works"}),
+    "default-profile": ("05-seccomp", "chmod-blocked",
+                        f"{RUN} nochmod busybox sleep 3600", {"chmod-refused"}),
+    "ls-blocked-too": ("05-seccomp", "chmod-blocked",
+                       f"{profile_script(deny('chmod', 'fchmod', 'fchmodat', 'getdents64'))}\n"
+                       f"{RUN} nochmod --security-opt seccomp={NO_MKDIR} busybox sleep 3600",
+                       {"usable"}),
+    "writer-kept": ("10-volumes", "named-volume",
+                    "pyker run --name n10-writer -v n10-data:/data busybox "
+                    "sh -c 'echo \"les données restent\" > /data/message.txt'", {"writer-gone"}),
+    "wrong-text": ("10-volumes", "named-volume",
+                   "pyker run --rm -v n10-data:/data busybox "
+                   "sh -c 'echo autre > /data/message.txt'",
+                   {"file-content", "seen-by-new-container"}),
+    "web-rw": ("10-volumes", "readonly-site",
+               f"{SITE}\n{RUN} n10-web -v $PYKER_LAB_DIR/10-volumes/site:/www busybox "
+               "httpd -f -p 80 -h /www", {"bind-ro", "kernel-ro", "write-refused"}),
+    "web-volume-ro": ("10-volumes", "readonly-site",
+                      "pyker run --rm -v n10-www:/www busybox sh -c 'echo hi > /www/index.html'\n"
+                      f"{RUN} n10-web -v n10-www:/www:ro busybox httpd -f -p 80 -h /www",
+                      {"bind-ro", "serves", "live-edit"}),
+    "backup-relative": ("10-volumes", "backup",
+                        f"bash {VOLUMES_SOLUTIONS / 'named-volume.sh'}\n"
+                        "pyker run --rm -v n10-data:/data -v $PYKER_LAB_DIR/10-volumes:/backup "
+                        "busybox tar cf /backup/backup.tar -C /data .",
+                        {"has-message", "complete", "restorable"}),
+    "passwd-replaced": ("06-union-fs", "copy-on-write",
+                        f"{RUN} n06-cow busybox sleep 3600\n"
+                        f"pyker exec n06-cow sh -c "
+                        f"\"{PASSWD} > /etc/passwd && rm -r /etc/network\"",
+                        {"copied-up"}),
+    "network-recreated": ("06-union-fs", "copy-on-write",
+                          f"{RUN} n06-cow busybox sleep 3600\npyker exec n06-cow sh -c "
+                          f"\"{PASSWD} >> /etc/passwd && rm -r /etc/network && "
+                          "mkdir /etc/network\"",
+                          {"whiteout", "diff"}),
+    "lowers-swapped": ("06-union-fs", "hand-overlay",
+                       overlay_script("$b/couche1:$b/couche2", NOTE_THEN_RM),
+                       {"mounted", "layer-order"}),
+    "note-in-lower": ("06-union-fs", "hand-overlay",
+                      overlay_script("$b/couche2:$b/couche1",
+                                     "echo 'note du TP 06' > $b/couche2/notes.txt && "
+                                     "rm $b/vue/ancien.txt"),
+                      {"upper-write"}),
+    "deleted-in-lower": ("06-union-fs", "hand-overlay",
+                         overlay_script("$b/couche2:$b/couche1",
+                                        "echo 'note du TP 06' > $b/vue/notes.txt && "
+                                        "rm $b/couche1/ancien.txt"),
+                         {"whiteout"}),
+    "backup-stale": ("10-volumes", "backup",
+                     f"bash {VOLUMES_SOLUTIONS / 'backup.sh'}\n"
+                     "pyker run --rm -v n10-data:/data busybox sh -c 'echo plus > /data/plus.txt'",
+                     {"complete"}),
+    "api-without-ip": ("11-network", "user-network",
+                       f"{N11_NET}\n{N11_RUN} n11-api --network-alias api {N11_SLEEP}\n"
+                       f"{N11_RUN} n11-client {N11_SLEEP}", {"fixed-ip"}),
+    "api-without-alias": ("11-network", "user-network",
+                          f"{N11_NET}\n{N11_RUN} n11-api --ip 10.11.0.10 {N11_SLEEP}\n"
+                          f"{N11_RUN} n11-client {N11_SLEEP}", {"alias-dns", "reach"}),
+    "client-on-bridge": ("11-network", "user-network",
+                         f"{N11_NET}\n{N11_RUN} n11-api --ip 10.11.0.10 --network-alias api "
+                         f"{N11_SLEEP}\n{RUN} n11-client {N11_SLEEP}",
+                         {"attached", "alias-dns", "reach"}),
+    "wrong-subnet": ("11-network", "user-network",
+                     "pyker network create --subnet 10.12.0.0/24 n11-net\n"
+                     f"{N11_RUN} n11-api --ip 10.12.0.10 --network-alias api {N11_SLEEP}\n"
+                     f"{N11_RUN} n11-client {N11_SLEEP}", {"network", "fixed-ip"}),
+    "site-all-addresses": ("11-network", "published-page",
+                           f"{RUN} n11-site -p 8011:80 {N11_SITE}", {"loopback-only"}),
+    "site-wrong-port": ("11-network", "published-page",
+                        f"{RUN} n11-site -p 127.0.0.1:8012:80 {N11_SITE}",
+                        {"http", "dnat", "loopback-only"}),
+    "site-wrong-page": ("11-network", "published-page",
+                        f"{RUN} n11-site -p 127.0.0.1:8011:80 busybox sh -c "
+                        "'mkdir /www && echo autre > /www/index.html && httpd -f -p 80 -h /www'",
+                        {"http"}),
+    "site-listens-8080": ("11-network", "published-page",
+                          f"{RUN} n11-site -p 127.0.0.1:8011:80 "
+                          f"{N11_SITE.replace('-p 80', '-p 8080')}",
+                          {"http", "served-by-container"}),
 }
 
 
