@@ -457,6 +457,8 @@ def test_run_and_build_pull_what_they_miss(cli, registry, tmp_path):
         "(127.0.0.1:5000/…)"]
     digest = cli.out("images", "--digests", "--format", "{{.Repository}} {{.Digest}}", ref)
     repo_digests = json.loads(cli.out("image", "inspect", ref))[0]["RepoDigests"]
-    assert repo_digests == [f"{registry.host}/auto/base@{digest.split()[1]}"]
+    # busybox's manifest went to other repositories in this module's earlier tests: each
+    # one is a RepoDigest of the same image, as Docker lists them all.
+    assert f"{registry.host}/auto/base@{digest.split()[1]}" in repo_digests
     assert digest.split()[1].startswith("sha256:")
     cli("rmi", "frombase", ref)
