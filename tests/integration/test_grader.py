@@ -405,10 +405,16 @@ def run_batch(lab_env: dict[str, str], submissions: Path, out: Path, *extra: str
     return proc, rows, lines
 
 
-def assert_sandboxes_gone(out: Path, lines: list[dict]) -> None:
-    assert not list(out.glob("pyker-lab-*")), "a sandbox directory was left behind"
+def lab_netns() -> set[str]:
+    """The grader sandboxes' network namespaces now on the host."""
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert not [n for n in netns.split() if n.startswith("pyk-lab-")], netns
+    return {n for n in netns.split() if n.startswith("pyk-lab-")}
+
+
+def assert_sandboxes_gone(out: Path, lines: list[dict], before: set[str]) -> None:
+    assert not list(out.glob("pyker-lab-*")), "a sandbox directory was left behind"
+    # Only this batch's: a notebook run elsewhere on the host may have one of its own.
+    assert not lab_netns() - before, lab_netns() - before
     for line in lines:  # the cgroups the checks read went with their containers
         if "path" in line["evidence"] and line["evidence"]["path"].startswith("/sys/fs/cgroup"):
             assert not Path(line["evidence"]["path"]).parent.exists()
@@ -417,6 +423,7 @@ def assert_sandboxes_gone(out: Path, lines: list[dict]) -> None:
 @pytest.mark.requires("iptables")
 def test_batch_gives_full_zero_and_partial_scores(lab_env: dict[str, str],
                                                   tmp_path: Path) -> None:
+    before = lab_netns()
     _proc, rows, lines = run_batch(lab_env, SUBMISSIONS / "03-cgroups", tmp_path)
     by_student = {row["student"]: row for row in rows}
     assert sorted(by_student) == ["empty", "half-done", "solution"]
@@ -437,12 +444,13 @@ def test_batch_gives_full_zero_and_partial_scores(lab_env: dict[str, str],
     assert memory[0]["passed"] is False and memory[0]["evidence"]["value"] == "134217728"
     assert {r["hidden"] for r in lines if r["check"] == "fork-limit"} == {True}
     assert sum(r["score"] for r in lines if r["student"] == "solution") == pytest.approx(7)
-    assert_sandboxes_gone(tmp_path, lines)
+    assert_sandboxes_gone(tmp_path, lines, before)
 
 
 @pytest.mark.requires("iptables")
 def test_batch_survives_crash_timeout_and_errors(lab_env: dict[str, str],
                                                  tmp_path: Path) -> None:
+    before = lab_netns()
     _proc, rows, lines = run_batch(lab_env, SUBMISSIONS / "broken", tmp_path,
                                    "--cell-timeout", "5", "--timeout", "120")
     by_student = {row["student"]: row for row in rows}
@@ -455,4 +463,4 @@ def test_batch_survives_crash_timeout_and_errors(lab_env: dict[str, str],
     # A cell that raises is recorded, and the cells after it still run.
     assert (raises["notebook_status"], raises["score"]) == ("error", "7")
     assert "ZeroDivisionError" in raises["notebook_reason"]
-    assert_sandboxes_gone(tmp_path, lines)
+    assert_sandboxes_gone(tmp_path, lines, before)
