@@ -168,28 +168,31 @@ def _parse(line: bytes) -> Entry | None:
 
 
 def rotated(path: Path) -> list[Path]:
-    """The rotated files of ``path`` that exist, oldest first (``.2.gz``, ``.1``…)."""
-    found = []
-    index = 1
-    while True:
-        plain = path.with_name(f"{path.name}.{index}")
-        packed = path.with_name(f"{plain.name}.gz")
-        if plain.exists():
-            found.append(plain)
-        elif packed.exists():
-            found.append(packed)
-        else:
-            break
-        index += 1
-    return found[::-1]
+    """The rotated files of ``path`` that exist, oldest first (``.2.gz``, ``.1``…). Taken
+    from the directory, not probed index by index: in the middle of a rotation an index is
+    missing for an instant (``.1.gz`` already moved to ``.2.gz``, ``x.log`` not yet ``.1``)."""
+    prefix = path.name + "."
+    found: dict[int, Path] = {}
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    for name in names:
+        index, dot, ext = name[len(prefix):].partition(".")
+        if not name.startswith(prefix) or not index.isdigit() or (dot and ext != "gz"):
+            continue  # not ours, or a .gz.tmp being written
+        if not dot or int(index) not in found:  # the plain one while its .gz is written
+            found[int(index)] = path.with_name(name)
+    return [found[i] for i in sorted(found, reverse=True)]
 
 
-def _contents(path: Path) -> bytes:
+def _contents(path: Path) -> bytes | None:
+    """The bytes of a log file, uncompressed; None when it was rotated away meanwhile."""
     try:
         with open(path, "rb") as f:
             data = f.read()
-    except FileNotFoundError:  # rotated away meanwhile
-        return b""
+    except FileNotFoundError:
+        return None
     if path.suffix == ".gz":
         import gzip
 
@@ -207,9 +210,10 @@ def read(path: Path, *, tail: int | None = None, since: str = "",
 
 
 def read_marked(path: Path, *, tail: int | None = None, since: str = "",
-                codec: Codec = JSON) -> tuple[list[Entry], tuple[int, int]]:
-    """:func:`read`, and where it stopped in the current file: (inode, offset), to
-    :func:`follow` from there without a line lost or shown twice."""
+                codec: Codec = JSON) -> tuple[list[Entry], tuple[int, int, str]]:
+    """:func:`read`, and where it stopped: (inode, offset) in the current file and the time
+    of the last entry read, to :func:`follow` from there without a line lost or shown
+    twice."""
     try:
         with open(path, "rb") as f:
             current, inode = f.read(), os.fstat(f.fileno()).st_ino
@@ -218,42 +222,57 @@ def read_marked(path: Path, *, tail: int | None = None, since: str = "",
     # Listed after the current file was read: a rotation in between shows that file again,
     # as .1, which is then left out (listed before, it would have been missed instead).
     files = [f for f in rotated(path) if f.suffix == ".gz" or _inode(f) != inode]
-    mark = (inode, codec.complete(current))
+    offset = codec.complete(current)
     if tail is None:
-        entries = [e for f in files for e in codec.split(_contents(f))[0]]
+        entries = [e for f in files for e in codec.split(_contents(f) or b"")[0]]
         entries += codec.split(current)[0]
     else:
         entries = codec.last(current, tail)
         for f in reversed(files):  # newest first, until enough
             if len(entries) >= tail:
                 break
-            entries = codec.last(_contents(f), tail - len(entries)) + entries
+            entries = codec.last(_contents(f) or b"", tail - len(entries)) + entries
+    # Gzipped by a rotation in between, the current file's entries came twice.
+    entries = list(dict.fromkeys(entries))
+    mark = (inode, offset, entries[-1].time if entries else "")
     return [e for e in entries if not since or e.time >= since], mark
 
 
 def follow(path: Path, *, start: int, running: Callable[[], bool],
-           interval: float = 0.1, codec: Codec = JSON, inode: int = 0) -> Iterator[Entry]:
+           interval: float = 0.1, codec: Codec = JSON, inode: int = 0,
+           after: str = "") -> Iterator[Entry]:
     """Entries appended after byte ``start`` of the current file (of the file ``inode``
-    when given, wherever rotation has moved it), until the container stops and all is read.
-    A rotation is followed: the file held open is read to its end, the files rotated since
-    (when the reader fell behind) next, then the new current file."""
-    f = _open_at(path, start)
-    if f is None:
-        return
-    if inode and os.fstat(f.fileno()).st_ino != inode:  # rotated since it was read
-        moved = next((c for c in rotated(path) if c.suffix != ".gz" and _inode(c) == inode),
-                     None)
-        f.close()
-        f = _open_at(moved, start) if moved else _open_at(path, 0)
-        if f is None:
+    when given, wherever rotation has moved it; ``after`` is the time of the last entry
+    before that byte), until the container stops and all is read.
+
+    A rotation is followed: the file held open is read to its end, then what was rotated
+    while the reader was elsewhere (when it fell behind), then the new current file. Which
+    rotated entries those are is decided by time (after the last entry given, before the
+    first of the new file), not by name: the writer renames files while they are read.
+    """
+    # Missing for an instant between a rotation's rename and the new file's creation.
+    while (f := _open_at(path, start)) is None:
+        if not running() and not path.exists():
             return
-    partial = b""
-    last = ""  # the time of the last entry given: what a missed file must come after
-    last_pass = False
+        time.sleep(interval / 5)
+    last, partial, last_pass = after, b"", False
+    busy = True  # something came since the last pause: the next one is short
     try:
+        # Rotated since it was read (or was read in that instant, and then had no inode).
+        if (inode or after) and os.fstat(f.fileno()).st_ino != inode:
+            moved = next((c for c in rotated(path)
+                          if c.suffix != ".gz" and _inode(c) == inode), None)
+            held = _open_at(moved, start) if moved else None
+            if held is not None:
+                f.close()
+                f = held
+            else:  # gzipped or dropped since: what came after it is found by time
+                f.seek(0)
+                last, partial = yield from _enter(f, path, last, codec)
         while True:
             data = f.read()
             if data:
+                busy = True
                 entries, partial = codec.split(partial + data)
                 if entries:
                     last = entries[-1].time
@@ -261,20 +280,61 @@ def follow(path: Path, *, start: int, running: Callable[[], bool],
                 continue
             newer = _replaced(f, path)
             if newer is not None:
-                for entry in _missed(path, f, last, codec):
-                    last = entry.time
-                    yield entry
+                if not last:  # nothing read after the start: the held file's end is the mark
+                    f.seek(0)
+                    done = codec.last(f.read(), 1)
+                    last = done[-1].time if done else ""
                 f.close()
-                f, partial, last_pass = newer, b"", False
+                f, last_pass = newer, False
+                last, partial = yield from _enter(f, path, last, codec)
                 continue
             if last_pass:
                 return
             # One more read after the container stopped: what it wrote last is not lost.
             last_pass = not running()
             if not last_pass:
-                time.sleep(interval)
+                # Polled, not watched: a container that writes fast fills a file in a few
+                # tens of ms, and a reader that sleeps long finds its successors rotated out.
+                time.sleep(interval / 5 if busy else interval)
+                busy = False
     finally:
         f.close()
+
+
+def _enter(newer, path: Path, last: str, codec: Codec):
+    """Yields what was rotated away after ``last`` before the reader reached ``newer``,
+    then ``newer``'s first entries; returns (time of the last entry given, partial record).
+    The rotated files are read before ``newer``: if ``newer`` then has no entry yet, it had
+    none when they were listed, so it was not among them."""
+    missed = _rotated_after(path, last, codec)
+    entries, partial = codec.split(newer.read())
+    if entries:
+        missed = [e for e in missed if e.time < entries[0].time]
+    for entry in (*missed, *entries):
+        last = entry.time
+        yield entry
+    return last, partial
+
+
+def _rotated_after(path: Path, last: str, codec: Codec) -> list[Entry]:
+    """The entries of the rotated files that come after ``last``, oldest first. A file
+    renamed between listing and reading vanishes: the listing is then taken again (a file
+    seen twice gives its entries once)."""
+    found: dict[Entry, None] = {}
+    for _ in range(10):
+        vanished = False
+        for candidate in reversed(rotated(path)):  # newest first, back to what was read
+            data = _contents(candidate)
+            if data is None:
+                vanished = True
+                continue
+            every = codec.split(data)[0]
+            found.update(dict.fromkeys(e for e in every if e.time > last))
+            if every and every[0].time <= last:
+                break  # this one reaches back to `last`: the older ones were read
+        if not vanished:
+            break
+    return sorted(found, key=lambda e: e.time)
 
 
 def _open_at(path: Path, offset: int):
@@ -302,27 +362,3 @@ def _replaced(f, path: Path):
     except FileNotFoundError:
         return None
     return _open_at(path, 0)
-
-
-def _missed(path: Path, f, last: str, codec: Codec) -> list[Entry]:
-    """The entries of the files rotated after the one ``f`` holds, when the reader fell
-    more than one rotation behind. The held file is found among the rotated ones by its
-    inode; when it is gone (removed as the oldest, or compressed), the newer files are
-    those whose entries come after ``last``, the last entry read."""
-    held = os.fstat(f.fileno()).st_ino
-    files = rotated(path)
-    for i, candidate in enumerate(files):
-        if candidate.suffix != ".gz" and _inode(candidate) == held:
-            return [e for newer in files[i + 1:] for e in codec.split(_contents(newer))[0]]
-    if not last:  # nothing read after the start: the held file's last entry is the mark
-        f.seek(0)
-        done = codec.last(f.read(), 1)
-        last = done[-1].time if done else ""
-    found: list[Entry] = []
-    for candidate in reversed(files):  # newest first, back to what was read
-        data = _contents(candidate)
-        newest = codec.last(data, 1)
-        if not newest or newest[-1].time <= last:
-            break
-        found = [e for e in codec.split(data)[0] if e.time > last] + found
-    return found

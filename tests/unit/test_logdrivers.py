@@ -333,6 +333,69 @@ def test_follow_from_a_read_made_before_a_rotation(tmp_path: Path) -> None:
     assert [e.log[0] for e in reader.follow(start=start, running=lambda: False)] == ["b", "c"]
 
 
+def test_follow_a_file_rotated_between_its_opening_and_the_listing(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """The race the course VM hit under load: the reader opens the new current file, the
+    writer rotates it before the reader lists the rotated files, and the reader finds it
+    there too. Its entries are given once."""
+    log = writer(tmp_path, **{"max-size": "1000", "max-file": "4", "compress": "true"})
+    written = iter(range(1000))
+
+    def write(count: int) -> None:
+        for _ in range(count):
+            log.write("stdout", f"n {next(written)}\n".encode())
+
+    write(1)
+    reader = logdrivers.FileReader(json_log(tmp_path))
+    reader.read()
+    closed: list[bool] = []
+    lines = reader.follow(start=reader.end(), running=lambda: not closed, interval=0.01)
+    write(3)
+    got = [next(lines).log for _ in range(3)]  # the reader holds the first file
+    real_replaced = logs._replaced
+
+    def rotate_right_after(f, path):
+        newer = real_replaced(f, path)
+        if newer is not None:  # the writer fills and rotates the file just opened
+            monkeypatch.setattr(logs, "_replaced", real_replaced)
+            write(20)
+        return newer
+
+    monkeypatch.setattr(logs, "_replaced", rotate_right_after)
+    write(15)  # the first file fills up and rotates
+    got += [next(lines).log for _ in range(35)]  # and 20 more in the race
+    log.close()
+    closed.append(True)
+    got += [e.log for e in lines]
+    assert logs._replaced is real_replaced  # the race was played
+    assert got == [f"n {i}\n" for i in range(1, next(written))]
+
+
+def test_rotated_lists_every_file_even_mid_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "x-json.log"
+    for name in ("x-json.log", "x-json.log.3.gz", "x-json.log.4.gz.tmp", "x-json.log.2",
+                 "x-json.log.2.gz", "x-json.logs.1", "other.log.1"):
+        (tmp_path / name).write_bytes(b"")
+    # .1 is missing for an instant (.1.gz moved to .2.gz, x-json.log not yet renamed).
+    assert [p.name for p in logs.rotated(path)] == ["x-json.log.3.gz", "x-json.log.2"]
+
+
+def test_follow_started_while_the_file_is_being_rotated(tmp_path: Path) -> None:
+    log = writer(tmp_path, **{"max-size": "100", "max-file": "3"})
+    log.write("stdout", b"a" * 90 + b"\n")
+    log.close()
+    path = json_log(tmp_path)
+    reader = logdrivers.FileReader(path)
+    reader.read()
+    start = reader.end()
+    path.rename(path.with_name(path.name + ".1"))  # renamed; the new file is not there yet
+    timer = threading.Timer(0.05, lambda: path.write_bytes(
+        logs.json_record("stdout", b"after\n")))
+    timer.start()
+    got = [e.log for e in reader.follow(start=start, running=timer.is_alive, interval=0.01)]
+    assert got == ["after\n"]
+
+
 def test_none_and_readers() -> None:
     class Record:
         id, name, image_id, image_ref = "ab" * 32, "x", "", "busybox"

@@ -114,29 +114,30 @@ class FileReader:
 
     def __init__(self, path: Path, codec: logs.Codec = logs.JSON) -> None:
         self.path, self.codec = path, codec
-        self._mark: tuple[int, int] | None = None
+        self._mark: tuple[int, int, str] | None = None
 
     def read(self, *, tail: int | None = None, since: str = "") -> list[logs.Entry]:
         entries, self._mark = logs.read_marked(self.path, tail=tail, since=since,
                                                codec=self.codec)
         return entries
 
-    def end(self) -> tuple[int, int]:
+    def end(self) -> tuple[int, int, str]:
         """Where ``follow`` starts: where the last ``read`` stopped, else the current end
-        ((inode, offset) of the current file)."""
+        ((inode, offset) of the current file, and a time before the entries after it)."""
         if self._mark is not None:
             return self._mark
+        now = logs.now_stamp()
         try:
             st = self.path.stat()
         except FileNotFoundError:
-            return (0, 0)
-        return (st.st_ino, st.st_size)
+            return (0, 0, now)
+        return (st.st_ino, st.st_size, now)
 
-    def follow(self, *, start: tuple[int, int] | int, running: Callable[[], bool],
+    def follow(self, *, start: tuple[int, int, str] | int, running: Callable[[], bool],
                interval: float = 0.1) -> Iterator[logs.Entry]:
-        inode, offset = start if isinstance(start, tuple) else (0, start)
+        inode, offset, after = start if isinstance(start, tuple) else (0, start, "")
         return logs.follow(self.path, start=offset, running=running, interval=interval,
-                           codec=self.codec, inode=inode)
+                           codec=self.codec, inode=inode, after=after)
 
 
 class Silent:
