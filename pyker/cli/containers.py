@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 
 from pyker.cli.main import Parser
@@ -113,13 +112,23 @@ def cmd_start(args: argparse.Namespace) -> int:
     return _each(args.containers, one)
 
 
+def _stop_flags(args: argparse.Namespace) -> dict[str, object]:
+    """-t and -s when given; else each container's own (--stop-timeout, --stop-signal or
+    the image's STOPSIGNAL)."""
+    from pyker.runtime.options import signal_number
+
+    return {"timeout": args.time,
+            "stop_signal": signal_number(args.signal) if args.signal else None}
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     from pyker.runtime.container import stop
 
     engine = Engine()
+    flags = _stop_flags(args)
 
     def one(name: str) -> None:
-        stop(engine.containers, engine.containers.resolve(name), timeout=args.time)
+        stop(engine.containers, engine.containers.resolve(name), **flags)
         print(name)
     return _each(args.containers, one)
 
@@ -130,9 +139,10 @@ def cmd_restart(args: argparse.Namespace) -> int:
     from pyker.runtime.launch import Attach, start
 
     engine = Engine()
+    flags = _stop_flags(args)
 
     def one(name: str) -> None:
-        record = stop(engine.containers, engine.containers.resolve(name), timeout=args.time)
+        record = stop(engine.containers, engine.containers.resolve(name), **flags)
         start(engine.images, engine.containers, engine.containers.load(record.id),
               attach=Attach(foreground=False, interactive=False),
               remove=bool(record.options.get("auto_remove")), run_root=engine.config.run_root)
@@ -143,21 +153,13 @@ def cmd_restart(args: argparse.Namespace) -> int:
     return _each(args.containers, one)
 
 
-def _signal_number(text: str) -> int:
-    name = text.upper()
-    if name.isdigit():
-        return int(name)
-    try:
-        return int(getattr(signal, name if name.startswith("SIG") else "SIG" + name))
-    except AttributeError:
-        raise UsageError(f'invalid signal: {text}') from None
-
-
 def cmd_kill(args: argparse.Namespace) -> int:
     from pyker.runtime.container import signal_container
 
+    from pyker.runtime.options import signal_number
+
     engine = Engine()
-    sig = _signal_number(args.signal)
+    sig = signal_number(args.signal)
 
     def one(name: str) -> None:
         signal_container(engine.containers, engine.containers.resolve(name), sig)
@@ -267,7 +269,10 @@ def add(name: str, p: Parser) -> None:
         p.add_argument("-i", "--interactive", action="store_true")
         _add_names(p, cmd_start)
     elif name in ("stop", "restart"):
-        p.add_argument("-t", "--time", "--timeout", type=int, default=10)
+        p.add_argument("-t", "--time", "--timeout", type=int, default=None,
+                       help="seconds to wait before killing (default: the container's, 10)")
+        p.add_argument("-s", "--signal", default="",
+                       help="signal to send first (default: the container's, SIGTERM)")
         _add_names(p, cmd_stop if name == "stop" else cmd_restart)
     elif name == "kill":
         p.add_argument("-s", "--signal", default="KILL")

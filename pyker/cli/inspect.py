@@ -66,6 +66,11 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "Entrypoint": o.get("entrypoint"), "Labels": o.get("labels") or {},
         },
     }
+    # Left out when unset, as Docker's omitempty does (the image's STOPSIGNAL is set).
+    if o.get("stop_signal"):
+        doc["Config"]["StopSignal"] = o["stop_signal"]
+    if o.get("stop_timeout") is not None:
+        doc["Config"]["StopTimeout"] = o["stop_timeout"]
     # Both left out when there is no check, as Docker's omitempty does.
     if s.health is not None:
         doc["State"]["Health"] = s.health

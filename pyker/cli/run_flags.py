@@ -58,6 +58,9 @@ def add_run_flags(p: Parser) -> None:
     a("--cpuset-mems")
     a("--pids-limit", type=int)
     a("--restart", default="no")
+    a("--stop-signal", default="", help="signal to stop the container (default SIGTERM)")
+    a("--stop-timeout", type=int, default=None,
+      help="seconds `stop` waits before SIGKILL (default 10)")
     a("-l", "--label", action="append", default=[])
     a("--runtime", default="pyker", choices=["pyker", "runc", "crun"])
     a("--init", action="store_true", help="run an init (tini) as PID 1, reaping zombies")
@@ -291,6 +294,7 @@ def run_options(args: argparse.Namespace):
         security_opt=security_opt,
         read_only=args.read_only, ulimits=tuple(parse_ulimit(u) for u in args.ulimit),
         limits=_limits(args), restart=restart, max_retries=retries, labels=labels,
+        stop_signal=args.stop_signal, stop_timeout=args.stop_timeout,
         runtime=args.runtime, init=args.init, userns=args.userns,
         userns_remap=_userns_remap(args), mounts=_mounts(args),
         volumes_from=tuple(args.volumes_from), healthcheck=healthcheck(args),

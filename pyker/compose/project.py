@@ -225,17 +225,14 @@ class ComposeProject:
                                        aliases=(svc.name, *extra.aliases))
 
     def stop(self, record, *, timeout: float | None = None) -> None:
-        import signal as signals
-
         from pyker.runtime.container import stop
+        from pyker.runtime.options import signal_number
 
         if record.state.status not in RUNNING:
             return
         svc = self._service_of(record)
-        sig = signals.SIGTERM
-        if svc is not None and svc.stop_signal:
-            name = svc.stop_signal.upper()
-            sig = getattr(signals, name if name.startswith("SIG") else "SIG" + name)
+        # The service's stop_signal, else the container's own (the image's STOPSIGNAL).
+        sig = signal_number(svc.stop_signal) if svc is not None and svc.stop_signal else None
         if timeout is None:
             timeout = (svc.stop_grace_period / 1e9 if svc is not None and svc.stop_grace_period
                        else 10)

@@ -98,8 +98,14 @@ def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
     from pyker.security import capabilities
 
     _check_name(opts.name, store)
-    # Docker refuses an unknown capability at create, not at a later start.
+    # Docker refuses an unknown capability or stop signal at create, not at a later start.
     capabilities.resolve(opts.cap_add, opts.cap_drop, privileged=opts.privileged)
+    if not opts.stop_signal and image.config.config.stop_signal:
+        opts = replace(opts, stop_signal=image.config.config.stop_signal)
+    if opts.stop_signal:
+        from pyker.runtime.options import signal_number
+
+        signal_number(opts.stop_signal)
     args = command(opts, image)
     if not (opts.mounts or opts.volumes_from or image.config.config.volumes):
         return _create(store, image, opts, args)
@@ -194,11 +200,21 @@ def wait_stopped(store: ContainerStore, container_id: str, timeout: float | None
         time.sleep(0.02)
 
 
-def stop(store: ContainerStore, record: Record, *, timeout: float = 10,
-         stop_signal: int = signal.SIGTERM) -> Record:
-    """Docker's stop: the stop signal, ``timeout`` seconds of grace, then SIGKILL."""
+def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
+         stop_signal: int | None = None) -> Record:
+    """Docker's stop: the stop signal, ``timeout`` seconds of grace, then SIGKILL. Unless
+    given, both are the container's (--stop-signal or the image's STOPSIGNAL, and
+    --stop-timeout), else SIGTERM and 10 s."""
     if record.state.status not in ("running", "paused", "restarting"):
         return record
+    if stop_signal is None:
+        from pyker.runtime.options import signal_number
+
+        own = record.options.get("stop_signal")
+        stop_signal = signal_number(own) if own else signal.SIGTERM
+    if timeout is None:
+        own_timeout = record.options.get("stop_timeout")
+        timeout = 10 if own_timeout is None else own_timeout
     store.save(replace(store.load_raw(record.id),
                        options={**record.options, "stop_requested": True}))
     try:

@@ -68,6 +68,11 @@ class RunOptions:
     limits: Resources = Resources()
     restart: str = "no"
     max_retries: int = 0
+    # --stop-signal (else the image's STOPSIGNAL, filled in at create) and --stop-timeout:
+    # what `stop` sends first, and how long it waits before SIGKILL ("" / None: Docker's
+    # SIGTERM and 10 s)
+    stop_signal: str = ""
+    stop_timeout: int | None = None
     labels: dict[str, str] = field(default_factory=dict, hash=False)
     runtime: str = "pyker"
     init: bool = False
@@ -110,6 +115,29 @@ class RunOptions:
                      if k in Healthcheck.__dataclass_fields__}
             values["healthcheck"] = Healthcheck(**{**check, "test": tuple(check.get("test", ()))})
         return cls(**values)
+
+
+def signal_number(text: str) -> int:
+    """``TERM``, ``SIGTERM``, ``15``, ``SIGRTMIN+3`` → the signal's number.
+
+    Raises:
+        UsageError: not a signal of this host, with Docker's words.
+    """
+    import signal
+
+    name = text.upper()
+    if name.isdigit():
+        number = int(name)
+    else:
+        name = name if name.startswith("SIG") else "SIG" + name
+        base, plus, offset = name.partition("+")
+        try:
+            number = int(getattr(signal, base)) + (int(offset) if plus else 0)
+        except (AttributeError, ValueError):
+            number = 0
+    if not 0 < number <= signal.SIGRTMAX:
+        raise UsageError(f"invalid signal: {text}")
+    return number
 
 
 def parse_restart(text: str) -> tuple[str, int]:

@@ -241,3 +241,37 @@ def test_the_container_sees_its_own_cgroup_read_only(pk):
                  "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; "
                  "(echo 9 > /sys/fs/cgroup/pids/pids.max) 2>&1 || true")
     assert out.startswith("7\n") and "Read-only file system" in out
+
+
+def test_stop_sends_the_containers_stop_signal_and_waits_its_stop_timeout(pk, tmp_path):
+    handler = 'trap "echo got $0; exit 3" {sig}; while :; do sleep 0.1; done'
+    pk("run", "-d", "--name", "usr1", "--network", "none", "--stop-signal", "SIGUSR1",
+       "busybox", "sh", "-c", handler.format(sig="USR1"), "usr1")
+    pk("stop", "usr1")
+    doc = json.loads(pk.out("inspect", "usr1"))[0]
+    assert (doc["State"]["ExitCode"], doc["Config"]["StopSignal"]) == (3, "SIGUSR1")
+    assert pk.out("logs", "usr1") == "got usr1\n"
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nSTOPSIGNAL SIGUSR2\n")
+    pk("build", "-q", "-t", "stopsig", str(tmp_path))
+    pk("run", "-d", "--name", "usr2", "--network", "none", "stopsig", "sh", "-c",
+       handler.format(sig="USR2"), "usr2")
+    pk("stop", "usr2")  # the image's STOPSIGNAL
+    assert json.loads(pk.out("inspect", "usr2"))[0]["State"]["ExitCode"] == 3
+    pk("start", "usr2")
+    pk("stop", "-s", "KILL", "usr2")  # -s wins over the container's
+    assert json.loads(pk.out("inspect", "usr2"))[0]["State"]["ExitCode"] == 137
+
+    # TERM ignored: killed once --stop-timeout's 1 s is over, not Docker's default 10 s.
+    pk("run", "-d", "--name", "deaf", "--network", "none", "--stop-timeout", "1", "busybox",
+       "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done")
+    began = time.monotonic()
+    pk("stop", "deaf")
+    assert time.monotonic() - began < 8
+    doc = json.loads(pk.out("inspect", "deaf"))[0]
+    assert (doc["State"]["ExitCode"], doc["Config"]["StopTimeout"]) == (137, 1)
+
+    bad = pk("run", "--stop-signal", "SIGNOPE", "busybox", "true", check=False)
+    assert (bad.returncode, bad.stderr.decode().strip()) == (125, "pyker: invalid signal: SIGNOPE")
+    pk("rm", "-f", "usr1", "usr2", "deaf")
+    pk("rmi", "stopsig")
