@@ -6,11 +6,25 @@ from __future__ import annotations
 from grader.exercises import capabilities, cgroups, namespaces, seccomp
 from grader.exercises import unionfs
 from grader.exercises import volumes
+from grader.exercises import compose
 from grader.exercises import network
+from grader.exercises import dockerfile
+from grader.exercises import monitoring
+from grader.exercises import layers
+from grader.exercises import administration
+from grader.exercises import introduction
+from grader.exercises import multistage
 from grader.model import Exercise
 
 ALL: tuple[Exercise, ...] = (*namespaces.EXERCISES, *cgroups.EXERCISES,
                              *capabilities.EXERCISES, *seccomp.EXERCISES,
                              *unionfs.EXERCISES,
                              *volumes.EXERCISES,
-                             *network.EXERCISES)
+                             *compose.EXERCISES,
+                             *network.EXERCISES,
+                             *dockerfile.EXERCISES,
+                             *monitoring.EXERCISES,
+                             *layers.EXERCISES,
+                             *administration.EXERCISES,
+                             *introduction.EXERCISES,
+                             *multistage.EXERCISES)

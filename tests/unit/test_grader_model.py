@@ -95,7 +95,7 @@ def test_every_exercise_is_stated_in_french_with_public_checks_and_hints() -> No
 
 
 def test_unknown_names_list_the_known_ones() -> None:
-    with pytest.raises(GraderError, match="known labs are 02-namespaces"):
+    with pytest.raises(GraderError, match="known labs are 01-introduction, 02-namespaces"):
         lab_exercises("01-nope")
     with pytest.raises(GraderError, match="known exercises are pids, memory"):
         exercise("03-cgroups", "cpu")
