@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyker.errors import ExecError, PykerError
@@ -42,6 +42,10 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     from pyker.runtime.specgen import generate
     from pyker.spec.runtime import validate
 
+    if record.options.get("stop_requested"):
+        # A `stop` holds off the restart policy until the next start, not forever after.
+        options = {k: v for k, v in record.options.items() if k != "stop_requested"}
+        store.save(replace(store.load_raw(record.id), options=options))
     opts = RunOptions.from_dict(record.options)
     external = opts.runtime != "pyker"
     if external:

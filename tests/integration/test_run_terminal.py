@@ -102,11 +102,19 @@ def test_restart_on_failure_counts(pk):
 
 
 def test_restart_always_is_stopped_by_stop(pk):
-    pk("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
+    pk("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c",
+       "rm -f /quit; while [ ! -e /quit ]; do sleep 0.1; done; exit 1")
     pk("stop", "-t", "1", "always")
     time.sleep(0.5)
     assert pk.out("inspect", "-f", "{{.State.Status}}", "always") == "exited\n"
-    pk("rm", "always")
+    # Started again, the policy holds again: the next exit is followed by a restart.
+    pk("start", "always")
+    pk("exec", "always", "touch", "/quit")
+    deadline = time.monotonic() + 30
+    while pk.out("inspect", "-f", "{{.RestartCount}}", "always") == "0\n":
+        assert time.monotonic() < deadline, "not restarted after its exit"
+        time.sleep(0.1)
+    pk("rm", "-f", "always")
 
 
 def _usage(cid: str) -> int:
