@@ -15,8 +15,8 @@ Une construction avec le dépôt (c'est ce que font les scripts de ``solutions/`
 
     python3 labs/09-multistage/paquets.py construire -t n09-hello labs/09-multistage/hello
 
-Les Dockerfiles déclarent ``ARG http_proxy`` dans l'étape qui lance apt : pyker ne transmet un
-argument de construction à ``RUN`` que s'il est déclaré.
+Les Dockerfiles déclarent ``ARG http_proxy`` dans l'étape qui lance apt. Sans cela, ``RUN`` le
+recevrait aussi (un argument prédéfini), mais hors de la clé de cache ; déclaré, il y entre.
 """
 
 from __future__ import annotations

@@ -293,8 +293,12 @@ class Builder:
         key = StepKey(parent=state.parent, instruction=created_by, build_args=args)
         if self._cached(state, key):
             return
+        # The proxy variables reach RUN from --build-arg without an ARG, and stay out of the
+        # history and the cache key (Docker's predefined ARGs): a proxy is the host's affair.
+        proxies = {k: v for k, v in self.options.build_args.items()
+                   if k in PREDEFINED_ARGS and k not in args and k not in image_env}
         request = steps.RunRequest(argv=argv, shown=" ".join(argv),
-                                   env=tuple(f"{k}={v}" for k, v in args.items()),
+                                   env=tuple(f"{k}={v}" for k, v in {**args, **proxies}.items()),
                                    network=self.options.network)
         with tempfile.TemporaryFile(dir=self.store.tmp_dir) as spool:
             with self.out.container_output():

@@ -107,6 +107,20 @@ def test_build_args_defaults_and_unused_warning(pk, tmp_path):
     assert "|1 WHO=class /bin/sh -c echo" in created_by
 
 
+def test_proxy_build_args_reach_run_without_arg_and_stay_out_of_the_cache(pk, tmp_path):
+    root = _context(tmp_path, "FROM busybox\nRUN echo \"proxy=$http_proxy\" > /p\n"
+                    "CMD [\"cat\", \"/p\"]\n")
+    _, text = _build(pk, root, "-t", "proxied", "--build-arg", "http_proxy=http://127.0.0.1:9")
+    assert pk.out("run", "--rm", "proxied") == "proxy=http://127.0.0.1:9\n"
+    assert "not consumed" not in text
+    created_by = pk.out("history", "--no-trunc", "--format", "{{.CreatedBy}}", "proxied")
+    assert "127.0.0.1:9" not in created_by
+    # Another proxy is the same build: the step comes from the cache.
+    _, text = _build(pk, root, "-t", "proxied", "--build-arg", "http_proxy=http://127.0.0.1:8")
+    assert "Using cache" in text
+    pk("rmi", "proxied")
+
+
 def test_onbuild_runs_in_child_not_grandchild(pk, tmp_path):
     parent = tmp_path / "p"
     parent.mkdir()
