@@ -369,9 +369,9 @@ def _assemble(parsed: list[ins.Instruction], file: str
 def _resolve_from(inst: ins.Instruction, index: int, names: list[str],
                   file: str) -> ins.Instruction:
     """``COPY --from``: a stage index or name (any other stage, as buildkit orders stages by
-    their dependencies), or an image. A bare word that names no stage is refused: it is far
-    more often a misspelt stage than an image, and pyker pulls from no registry; an image
-    is written with its tag (``--from=busybox:latest``)."""
+    their dependencies), or else an image (``--from=busybox`` is busybox:latest), found in
+    the store or pulled when the builder reaches it: a misspelt stage fails there, as
+    Docker's does, on an image that cannot be found."""
     if not isinstance(inst, ins.Copy) or not inst.from_ or "$" in inst.from_:
         return inst  # an ARG in --from is expanded by the builder, which checks it then
     value = inst.from_.lower()
@@ -385,8 +385,4 @@ def _resolve_from(inst: ins.Instruction, index: int, names: list[str],
             raise DockerfileSyntaxError(file, inst.line,
                                         f"circular dependency detected on stage: {value}")
         return replace(inst, from_stage=names.index(value))
-    if not any(c in value for c in ":/@"):
-        raise DockerfileSyntaxError(
-            file, inst.line, f'COPY --from={inst.from_}: no build stage named "{value}" '
-            f"(to copy from an image, give its tag: --from={inst.from_}:latest)")
     return inst

@@ -157,6 +157,20 @@ def test_multistage_copy_from_and_target(pk, tmp_path):
     assert pk.out("run", "--rm", "multi-unused", "cat", "/never") == "never\n"
 
 
+def test_copy_from_an_image_named_without_tag(pk, tmp_path):
+    root = _context(tmp_path, "FROM scratch\nCOPY --from=busybox /bin/busybox /bin/echo\n"
+                    "CMD [\"/bin/echo\", \"from busybox:latest\"]\n")
+    _build(pk, root, "-t", "fromimage")
+    assert pk.out("run", "--rm", "--network", "none", "fromimage") == "from busybox:latest\n"
+    pk("rmi", "fromimage")
+    # A misspelt stage is an image that cannot be found, said on one line.
+    (root / "Dockerfile").write_text("FROM busybox AS build\nFROM busybox\n"
+                                     "COPY --from=biuld /bin/sh /x\n")
+    proc, text = _build(pk, root, check=False)
+    assert proc.returncode == 1 and "Traceback" not in text
+    assert "biuld" in text.strip().splitlines()[-1]
+
+
 def test_failing_run_leaves_nothing_behind(pk, tmp_path):
     root = _context(tmp_path, "FROM busybox\nRUN false\n")
     proc, text = _build(pk, root, check=False)
