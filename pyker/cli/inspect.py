@@ -52,6 +52,7 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "CpusetMems": limits.get("cpuset_mems") or "",
             "PidsLimit": limits.get("pids_limit"), "Runtime": o.get("runtime"),
             "LogConfig": {"Type": log_type, "Config": log_opts},
+            "PortBindings": _port_bindings(o), "PublishAllPorts": bool(o.get("publish_all")),
         },
         "Mounts": _mounts(engine, record),
         "NetworkSettings": network_settings(engine, record),
@@ -66,6 +67,12 @@ def container_document(engine: Engine, record: Record) -> dict[str, object]:
             "Entrypoint": o.get("entrypoint"), "Labels": o.get("labels") or {},
         },
     }
+    exposed = _exposed(engine, record)
+    if exposed:
+        doc["Config"]["ExposedPorts"] = {key: {} for key in exposed}
+        ports = doc["NetworkSettings"]["Ports"]
+        if doc["NetworkSettings"]["SandboxKey"]:  # running: the unpublished ones are null
+            doc["NetworkSettings"]["Ports"] = {k: ports.get(k) for k in sorted({*exposed, *ports})}
     # Left out when unset, as Docker's omitempty does (the image's STOPSIGNAL is set).
     if o.get("stop_signal"):
         doc["Config"]["StopSignal"] = o["stop_signal"]
@@ -182,3 +189,28 @@ def _lower_dirs(engine, record) -> str:
     except ImageNotFound:
         return ""
     return ":".join(str(layer.path) for layer in reversed(engine.images.layers_of(image)))
+
+
+def _port_bindings(options) -> dict[str, object]:
+    """``HostConfig.PortBindings``: -p as asked (an empty host port: any free one)."""
+    from pyker.network import ports, ports_display
+
+    return ports_display.port_bindings_config(
+        b for text in options.get("publish", ()) for b in ports.parse_publish(text))
+
+
+def _exposed(engine, record) -> list[str]:
+    """``Config.ExposedPorts``' keys: the image's EXPOSE, --expose and the ports -p
+    publishes, in Docker's "80/tcp" form."""
+    from pyker.errors import ImageNotFound
+    from pyker.network import ports
+
+    try:
+        image_ports = engine.images.get(record.image_id).config.config.exposed_ports
+    except ImageNotFound:
+        image_ports = ()
+    o = record.options
+    found = set(ports.exposed_ports(image_ports, o.get("expose", ())))
+    found |= {(b.container_port, b.proto) for text in o.get("publish", ())
+              for b in ports.parse_publish(text)}
+    return [f"{port}/{proto}" for port, proto in sorted(found)]

@@ -138,6 +138,12 @@ def test_published_port_serves_on_loopback_and_leaves_no_rule(net):
             time.sleep(0.2)
         assert page == "hello-from-web\n"
         assert net.out("port", "web") == "80/tcp -> 0.0.0.0:8080\n"
+        doc = json.loads(net.out("inspect", "web"))[0]
+        assert doc["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "",
+                                                                "HostPort": "8080"}]}
+        assert doc["Config"]["ExposedPorts"] == {"80/tcp": {}}
+        assert doc["NetworkSettings"]["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0",
+                                                              "HostPort": "8080"}]}
         assert net.out("ps", "--format", "{{.Ports}}", "-f", "name=web") == \
             "0.0.0.0:8080->80/tcp\n"
         rules = net.host("iptables", "-t", "nat", "-S")
@@ -153,6 +159,9 @@ def test_publish_all_maps_exposed_ports_to_free_host_ports(net):
         "busybox", "sleep", "300")
     try:
         lines = net.out("port", "exp").splitlines()
+        doc = json.loads(net.out("inspect", "exp"))[0]
+        assert doc["HostConfig"]["PortBindings"] == {}  # -P binds at start, asks for none
+        assert doc["Config"]["ExposedPorts"] == {"53/udp": {}, "8081/tcp": {}}
         assert [line.split(" -> ")[0] for line in lines] == ["53/udp", "8081/tcp"]
         low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
         assert all(low <= int(line.rsplit(":", 1)[1]) <= high for line in lines)
