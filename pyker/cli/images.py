@@ -263,7 +263,17 @@ def _add_prune(p: Parser) -> None:
 
 # -- the command table --------------------------------------------------------------------------
 
+def _elsewhere(module: str, name: str):
+    """The adder of ``pyker image NAME`` when ``pyker NAME`` lives in another module."""
+    def adder(p: Parser) -> None:
+        import importlib
+
+        importlib.import_module(f"pyker.cli.{module}").add(name, p)
+    return adder
+
+
 SUBCOMMANDS = {  # `pyker image <sub>`: (adder, summary)
+    "build": (_elsewhere("build", "build"), "Build an image from a Dockerfile"),
     "ls": (_add_images, "List images"),
     "history": (_add_history, "Show the history of an image"),
     "inspect": (lambda p: add_inspect(p, "image"),
@@ -274,6 +284,8 @@ SUBCOMMANDS = {  # `pyker image <sub>`: (adder, summary)
     "import": (transfer.add_import, "Import the contents from a tarball"),
     "save": (transfer.add_save, "Save one or more images to a tar archive"),
     "load": (transfer.add_load, "Load an image from a tar archive or STDIN"),
+    "pull": (_elsewhere("registry", "pull"), "Download an image from a registry"),
+    "push": (_elsewhere("registry", "push"), "Upload an image to a registry"),
 }
 ALIASES = {"ls": ["list"], "rm": ["remove"]}
 TOP_LEVEL = {"images": _add_images, "history": _add_history,

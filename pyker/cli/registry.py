@@ -197,8 +197,19 @@ def cmd_logout(args: argparse.Namespace) -> int:
 # -- parsers ------------------------------------------------------------------------------------
 
 def parser(name: str) -> Parser:
+    p = new_parser(f"pyker {name}", SUMMARIES[name])
+    add(name, p)
+    return p
+
+
+SUMMARIES = {"pull": "Download an image from a registry",
+             "push": "Upload an image to a registry", "login": "Log in to a registry",
+             "logout": "Log out from a registry"}
+
+
+def add(name: str, p: Parser) -> None:
+    """``name``'s flags on ``p`` (``pyker pull`` and ``pyker image pull`` alike)."""
     if name == "pull":
-        p = new_parser("pyker pull", "Download an image from a registry")
         p.add_argument("name", metavar="NAME[:TAG|@DIGEST]")
         p.add_argument("-a", "--all-tags", action="store_true",
                        help="download all tagged images in the repository")
@@ -209,7 +220,6 @@ def parser(name: str) -> Parser:
         p.add_argument("--disable-content-trust", action="store_true", help=argparse.SUPPRESS)
         p.set_defaults(handler=cmd_pull)
     elif name == "push":
-        p = new_parser("pyker push", "Upload an image to a registry")
         p.add_argument("name", metavar="NAME[:TAG]")
         p.add_argument("-a", "--all-tags", action="store_true",
                        help="push all tags of an image to the repository")
@@ -219,7 +229,6 @@ def parser(name: str) -> Parser:
         p.add_argument("--disable-content-trust", action="store_true", help=argparse.SUPPRESS)
         p.set_defaults(handler=cmd_push)
     elif name == "login":
-        p = new_parser("pyker login", "Log in to a registry")
         p.add_argument("server", nargs="?", metavar="SERVER")
         p.add_argument("-u", "--username")
         p.add_argument("-p", "--password")
@@ -227,10 +236,8 @@ def parser(name: str) -> Parser:
                        help="take the password from stdin")
         p.set_defaults(handler=cmd_login)
     else:
-        p = new_parser("pyker logout", "Log out from a registry")
         p.add_argument("server", nargs="?", metavar="SERVER")
         p.set_defaults(handler=cmd_logout)
-    return p
 
 
 # -- for run and build --------------------------------------------------------------------------

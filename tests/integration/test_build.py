@@ -171,6 +171,15 @@ def test_copy_from_an_image_named_without_tag(pk, tmp_path):
     assert "biuld" in text.strip().splitlines()[-1]
 
 
+def test_image_build_is_build(pk, tmp_path):
+    """The course's `docker image build --tag NAME .` form."""
+    root = _context(tmp_path, "FROM busybox\nCMD [\"echo\", \"built by image build\"]\n")
+    pk("image", "build", "--tag", "imagebuild:1.0", str(root))
+    assert pk.out("run", "--rm", "--network", "none", "imagebuild:1.0") == \
+        "built by image build\n"
+    pk("image", "rm", "imagebuild:1.0")
+
+
 def test_failing_run_leaves_nothing_behind(pk, tmp_path):
     root = _context(tmp_path, "FROM busybox\nRUN false\n")
     proc, text = _build(pk, root, check=False)

@@ -93,7 +93,7 @@ def test_tweet_app_pushed_twice_shares_layers_then_pulls_back_and_runs(cli, regi
     assert len(_statuses(first)) == 3
     assert first.splitlines()[-1].startswith("1.0: digest: sha256:")
 
-    second = cli.out("push", f"{app}:2.0")
+    second = cli.out("image", "push", f"{app}:2.0")  # the course's form
     finals = [s[-1] for s in _statuses(second).values()]
     assert sorted(finals) == ["Layer already exists", "Layer already exists", "Pushed"]
     digest, size = second.splitlines()[-1].split("digest: ")[1].split(" size: ")
