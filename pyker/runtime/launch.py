@@ -260,8 +260,12 @@ def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> i
     try:
         if saved is not None:
             tty.setraw(0)
-        if os.read(detach_r, 1) == b"d":  # ctrl-p ctrl-q: the container goes on alone
+        why = os.read(detach_r, 1)
+        if why == b"d":  # ctrl-p ctrl-q: the container goes on alone
             return 0
+        if why == b"p":  # stdout's reader is gone (`| head`): Docker's CLI dies of SIGPIPE
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGPIPE)
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125
     finally:

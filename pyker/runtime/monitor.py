@@ -73,8 +73,9 @@ class Monitor:
         self.detach_fd = detach_fd
         self.server = listen(plan.attach_socket) if plan.attach_socket else None
 
-    def detach(self) -> None:
-        """ctrl-p ctrl-q in a foreground ``run -it``: leave the terminal, keep the container.
+    def detach(self, why: bytes = b"d") -> None:
+        """ctrl-p ctrl-q in a foreground ``run -it`` (``why`` b"d"), or the CLI's stdout
+        closed by its reader (b"p"): leave the terminal, keep the container.
 
         A session of its own keeps the terminal's hangup and Ctrl-C away from the monitor;
         the waiting CLI learns it through the detach pipe and exits.
@@ -89,7 +90,7 @@ class Monitor:
             os.dup2(null, target)
         os.close(null)
         if self.detach_fd is not None:
-            os.write(self.detach_fd, b"d")
+            os.write(self.detach_fd, why)
             os.close(self.detach_fd)
             self.detach_fd = None
         self._own_signals()

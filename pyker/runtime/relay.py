@@ -32,7 +32,7 @@ class Relay:
     """Moves bytes: container output → log, terminal and attached clients; input → container."""
 
     def __init__(self, plan: Plan, started: Started, log: LogWriter,
-                 server: socket.socket | None, on_detach: Callable[[], None]) -> None:
+                 server: socket.socket | None, on_detach: Callable[[bytes], None]) -> None:
         self.plan, self.started, self.log = plan, started, log
         self.on_detach = on_detach
         self.sel = selectors.DefaultSelector()
@@ -85,8 +85,12 @@ class Relay:
         if self.plan.foreground:
             try:
                 os.write(1 if stream == "stdout" else 2, data)
-            except OSError:  # the user's terminal went away: the container goes on
-                self.plan = replace(self.plan, foreground=False)
+            except OSError as err:  # the reader went away: the container goes on alone
+                self.plan = replace(self.plan, foreground=False, interactive=False)
+                if 0 in self.sel.get_map():  # the terminal's stdin goes with it
+                    self.sel.unregister(0)
+                # `run … | head`: the CLI ends as Docker's does, killed by SIGPIPE.
+                self.on_detach(b"p" if err.errno == errno.EPIPE else b"d")
         for conn in list(self.clients):
             try:
                 conn.sendall(frame(stream, data))
@@ -158,7 +162,7 @@ class Relay:
                 self.sel.unregister(0)
                 self.plan = replace(self.plan, foreground=False, interactive=False)
                 self._to_container(data)
-                self.on_detach()
+                self.on_detach(b"d")
                 return
         self._to_container(data)
 

@@ -275,3 +275,28 @@ def test_stop_sends_the_containers_stop_signal_and_waits_its_stop_timeout(pk, tm
     assert (bad.returncode, bad.stderr.decode().strip()) == (125, "pyker: invalid signal: SIGNOPE")
     pk("rm", "-f", "usr1", "usr2", "deaf")
     pk("rmi", "stopsig")
+
+
+def test_run_piped_into_head_returns_and_the_container_goes_on(pk):
+    """`pyker run … yes | head -2`: when head has read enough, the CLI ends as Docker's
+    does (killed by SIGPIPE: 141) while the container goes on, its output to the log."""
+    import subprocess
+    import sys
+
+    from conftest import enter_tests_netns
+
+    script = (f"{sys.executable} -m pyker run --name piped --network none busybox yes | "
+              "head -2; echo \"status ${PIPESTATUS[*]}\"")
+    proc = subprocess.run(["bash", "-c", script], env=pk.env, capture_output=True, text=True,
+                          timeout=60, preexec_fn=enter_tests_netns)
+    assert proc.stdout == "y\ny\nstatus 141 0\n"
+    assert pk.out("inspect", "-f", "{{.State.Status}}", "piped") == "running\n"
+    pk("rm", "-f", "piped")
+
+
+def test_rm_force_of_a_rm_container_leaves_it_to_its_monitor(pk):
+    for _ in range(3):  # the monitor's own removal and rm -f's used to race
+        cid = pk.out("run", "-d", "--rm", "--network", "none", "busybox", "sleep", "100").strip()
+        assert pk.out("rm", "-f", cid) == cid + "\n"
+        assert _leftovers([cid]) == []
+    assert pk.out("ps", "-aq") == ""
