@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pyker.errors import ContainerStateError, PykerError
+from pyker.errors import ContainerNotFound, ContainerStateError, PykerError
 from pyker.image.store import Image, ImageStore, now_rfc3339
 from pyker.runtime.options import RunOptions
 from pyker.runtime.state import ContainerStore, Record, State, alive, new_id
@@ -250,8 +250,16 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False,
             signal_container(store, record, signal.SIGKILL)
         except (ContainerStateError, ProcessLookupError):
             pass
-        wait_stopped(store, record.id, 10)
-    wait_monitor_gone(store.load_raw(record.id))
+        if record.options.get("auto_remove") and _removed_by_monitor(store, record.id, 10):
+            return  # --rm: its monitor removed it (and its anonymous volumes) on exit
+        try:
+            wait_stopped(store, record.id, 10)
+        except ContainerNotFound:
+            return
+    try:
+        wait_monitor_gone(store.load_raw(record.id))
+    except ContainerNotFound:  # a --rm container's monitor was quicker
+        return
     from pyker.runtime.cgroup_bridge import destroy_cgroup
 
     paths = Paths(root=store.dir(record.id))
@@ -270,3 +278,14 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False,
         from pyker.runtime.volumes import remove_anonymous
 
         remove_anonymous(store.root, record.options)
+
+
+def _removed_by_monitor(store: ContainerStore, container_id: str, timeout: float) -> bool:
+    """Whether a --rm container's directory went within ``timeout``: its monitor removes
+    it once it has exited, and a second remover here would race it for the same files."""
+    deadline = time.monotonic() + timeout
+    while store.dir(container_id).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
