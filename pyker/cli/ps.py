@@ -58,8 +58,14 @@ def _match(record: Record, flt: str) -> bool:
         raise UsageError(f'bad format of filter (expected name=value): "{flt}"')
     if key == "status":
         return record.state.status == value
-    if key == "name":
-        return value in record.name
+    if key == "name":  # a regular expression, as Docker's, on "/name" (its stored form) or "name"
+        import re
+
+        try:
+            pattern = re.compile(value)
+        except re.error as err:
+            raise UsageError(f'invalid filter "name={value}": {err}') from None
+        return bool(pattern.search("/" + record.name) or pattern.search(record.name))
     if key == "id":
         return record.id.startswith(value)
     if key == "ancestor":

@@ -300,3 +300,16 @@ def test_rm_force_of_a_rm_container_leaves_it_to_its_monitor(pk):
         assert pk.out("rm", "-f", cid) == cid + "\n"
         assert _leftovers([cid]) == []
     assert pk.out("ps", "-aq") == ""
+
+
+def test_ps_name_filter_is_a_regular_expression(pk):
+    for name in ("web", "web2", "api-web"):
+        pk("create", "--name", name, "--network", "none", "busybox", "true")
+    names = lambda flt: sorted(pk.out("ps", "-a", "--filter", flt, "--format",  # noqa: E731
+                                      "{{.Names}}").split())
+    assert names("name=web") == ["api-web", "web", "web2"]  # part of the name
+    assert names("name=^web$") == ["web"]
+    assert names("name=^/web") == ["web", "web2"]  # Docker's stored form, "/web"
+    bad = pk("ps", "--filter", "name=we[", check=False)
+    assert bad.returncode == 125 and b'invalid filter "name=we["' in bad.stderr
+    pk("rm", "web", "web2", "api-web")
