@@ -310,6 +310,6 @@ def test_ps_name_filter_is_a_regular_expression(pk):
     assert names("name=web") == ["api-web", "web", "web2"]  # part of the name
     assert names("name=^web$") == ["web"]
     assert names("name=^/web") == ["web", "web2"]  # Docker's stored form, "/web"
-    bad = pk("ps", "--filter", "name=we[", check=False)
+    bad = pk("ps", "-a", "--filter", "name=we[", check=False)
     assert bad.returncode == 125 and b'invalid filter "name=we["' in bad.stderr
     pk("rm", "web", "web2", "api-web")
