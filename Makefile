@@ -49,7 +49,7 @@ test: lab-images
 	$(PYTEST) $(PYTEST_ARGS)
 	@if ls $(NOTEBOOKS)/*.ipynb > /dev/null 2>&1; then \
 	  echo "$(VENV)/bin/python -m grader sandbox -- pytest $(NBVAL_ARGS) $(NOTEBOOKS)"; \
-	  $(VENV)/bin/python -m grader sandbox --images busybox,debian,python,redis,stress,jpetazzo/clock,mysql,figlet,nginx -- \
+	  $(VENV)/bin/python -m grader sandbox --images busybox,debian,python,redis,stress,jpetazzo/clock,mysql,figlet,nginx,strace -- \
 	    $(PYTEST) $(NBVAL_ARGS) $(NOTEBOOKS); \
 	else \
 	  echo "nbval: no notebook in $(NOTEBOOKS)/ yet: nothing to compare"; \
