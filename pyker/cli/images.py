@@ -222,7 +222,7 @@ def cmd_rmi(args: argparse.Namespace) -> int:
     for name in args.images:
         try:
             _print("\n".join(remove(engine.images, name, engine.containers_using,
-                                    force=args.force).lines()))
+                                    force=args.force, no_prune=args.no_prune).lines()))
         except PykerError as err:
             print(f"pyker: {err}", file=sys.stderr)
             status = 1
@@ -232,7 +232,7 @@ def cmd_rmi(args: argparse.Namespace) -> int:
 def _add_rmi(p: Parser) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("-f", "--force", action="store_true", help="force removal of the image")
-    p.add_argument("--no-prune", action="store_true", help="accepted for compatibility")
+    p.add_argument("--no-prune", action="store_true", help="do not delete untagged parents")
     p.set_defaults(handler=cmd_rmi)
 
 

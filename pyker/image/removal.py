@@ -4,7 +4,10 @@
 - Removing the last tag removes the image (``Deleted:``), unless a container uses it: then
   it is a conflict, and ``-f`` only untags (the image stays, as ``<none>``, for the container).
 - ``rmi <id>`` of an image with several tags is refused without ``-f``.
-- ``image prune`` removes dangling images (no tag, no container); ``-a`` every unused one.
+- ``rmi`` goes on with the image's untagged parents that nothing else needs (``--no-prune``
+  keeps them).
+- ``image prune`` removes dangling images (no tag, no child, no container); ``-a`` every
+  unused one.
 Unreachable blobs and layer directories are collected after each removal.
 """
 
@@ -37,8 +40,10 @@ def _named_by_tag(text: str, image: Image) -> reference.Reference | None:
     return ref if ref in image.tags else None
 
 
-def remove(store: ImageStore, text: str, users: UsersOf, *, force: bool = False) -> Removal:
-    """Remove the image ``text`` names (a reference or an ID), by Docker's rules.
+def remove(store: ImageStore, text: str, users: UsersOf, *, force: bool = False,
+           no_prune: bool = False) -> Removal:
+    """Remove the image ``text`` names (a reference or an ID), by Docker's rules; its untagged
+    parents too, unless ``no_prune``.
 
     Raises:
         ImageNotFound: nothing by that name.
@@ -66,8 +71,26 @@ def remove(store: ImageStore, text: str, users: UsersOf, *, force: bool = False)
                 store.untag(image, t)
             return Removal(untagged=untagged)
         store.remove_image(image, users)  # drops every descriptor, tagged or not, at once
-        return Removal(untagged=untagged, deleted=(image.id,),
+        deleted = [image.id] + ([] if no_prune else _untagged_parents(store, image, users))
+        return Removal(untagged=untagged, deleted=tuple(deleted),
                        reclaimed=store.collect_garbage())
+
+
+def _untagged_parents(store: ImageStore, image: Image, users: UsersOf) -> list[str]:
+    """Docker's rmi goes on up the build's chain: each parent with no tag, no container and
+    no other child goes too (the intermediate images of a classic build)."""
+    deleted: list[str] = []
+    parent_id = image.parent
+    while parent_id:
+        others = store.images()
+        parent = next((i for i in others if i.id == parent_id), None)
+        if (parent is None or parent.tags or users(parent.id)
+                or any(i.parent == parent_id for i in others)):
+            break
+        store.remove_image(parent, users)
+        deleted.append(parent.id)
+        parent_id = parent.parent
+    return deleted
 
 
 def prune(store: ImageStore, users: UsersOf, *, all_unused: bool = False) -> Removal:
@@ -75,8 +98,11 @@ def prune(store: ImageStore, users: UsersOf, *, all_unused: bool = False) -> Rem
     untagged: list[str] = []
     deleted: list[str] = []
     with store.locked():
-        for image in store.images():
-            if users(image.id) or (image.tags and not all_unused):
+        images = store.images()
+        parents = {i.parent for i in images}
+        for image in images:
+            # Dangling: no tag and no child (an untagged parent is a build's cache).
+            if users(image.id) or (not all_unused and (image.tags or image.id in parents)):
                 continue
             untagged += [t.familiar() for t in image.tags]
             store.remove_image(image, users)

@@ -180,6 +180,23 @@ def test_image_build_is_build(pk, tmp_path):
     pk("image", "rm", "imagebuild:1.0")
 
 
+def test_rmi_takes_the_untagged_parents_and_prune_keeps_a_builds_cache(pk, tmp_path):
+    root = _context(tmp_path, "FROM busybox\nRUN echo a > /a\nRUN echo b > /b\nENV X=1\n")
+    _build(pk, root, "-t", "chain")
+    chain = pk.out("history", "-q", "--no-trunc", "chain").split()[:3]  # ENV, RUN b, RUN a
+    pk("image", "prune", "-f")  # the intermediate images have a child: not dangling
+    _, text = _build(pk, root, "-t", "chain")
+    assert text.count("Using cache") == 3
+    assert pk.out("rmi", "--no-prune", "chain").splitlines()[1:] == [f"Deleted: {chain[0]}"]
+    _, text = _build(pk, root, "-t", "chain")  # the parents were kept: from the cache
+    assert text.count("Using cache") == 2
+    top = pk.out("images", "-q", "--no-trunc", "chain").strip()
+    out = pk.out("rmi", "chain").splitlines()
+    assert out == ["Untagged: chain:latest"] + [f"Deleted: {i}" for i in (top, *chain[1:])]
+    all_ids = pk.out("images", "-a", "-q", "--no-trunc").split()
+    assert not {top, *chain} & set(all_ids)
+
+
 def test_failing_run_leaves_nothing_behind(pk, tmp_path):
     root = _context(tmp_path, "FROM busybox\nRUN false\n")
     proc, text = _build(pk, root, check=False)
