@@ -154,7 +154,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    from pyker.runtime.container import signal_container
+    from pyker.runtime.container import kill
 
     from pyker.runtime.options import signal_number
 
@@ -162,7 +162,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
     sig = signal_number(args.signal)
 
     def one(name: str) -> None:
-        signal_container(engine.containers, engine.containers.resolve(name), sig)
+        kill(engine.containers, engine.containers.resolve(name), sig)
         print(name)
     return _each(args.containers, one)
 

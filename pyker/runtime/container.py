@@ -178,6 +178,15 @@ def signal_container(store: ContainerStore, record: Record, sig: int) -> None:
         thaw_if_paused(store, record)
 
 
+def kill(store: ContainerStore, record: Record, sig: int) -> None:
+    """``pyker kill``: the signal, and the container counts as stopped by hand, as Docker's
+    kill does: its restart policy waits for the next start."""
+    if record.state.status in ("running", "paused", "restarting"):
+        store.save(replace(store.load_raw(record.id),
+                           options={**record.options, "stop_requested": True}))
+    signal_container(store, record, sig)
+
+
 def wait_monitor_gone(record: Record, timeout: float = 10) -> None:
     """Wait for the monitor to finish its own cleanup before the directory goes away."""
     deadline = time.monotonic() + timeout

@@ -117,6 +117,17 @@ def test_restart_always_is_stopped_by_stop(pk):
     pk("rm", "-f", "always")
 
 
+def test_restart_always_is_not_restarted_after_kill(pk):
+    pk("run", "-d", "--name", "killed", "--restart", "always", "--network", "none", "busybox",
+       "sleep", "1000")
+    pk("kill", "killed")
+    time.sleep(1)  # a restart would come within the first back-off (100 ms)
+    doc = json.loads(pk.out("inspect", "killed"))[0]
+    assert (doc["State"]["Status"], doc["State"]["ExitCode"], doc["RestartCount"]) == \
+        ("exited", 137, 0)
+    pk("rm", "killed")
+
+
 def _usage(cid: str) -> int:
     return manager_for(f"pyker/{cid}").stats().cpu_usage_ns or 0
 
