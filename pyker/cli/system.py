@@ -8,11 +8,10 @@ data root from statfs (via ``stat -f``' magic numbers), sizes from the store.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 from pathlib import Path
 
-from pyker.cli.humanize import bytes_size, human_size
+from pyker.cli.humanize import human_size
 from pyker.cli.main import Parser, new_parser
 from pyker.engine import Engine
 
@@ -97,74 +96,10 @@ def _containers_row(engine: Engine) -> dict[str, object]:
 
 # -- info ---------------------------------------------------------------------------------------
 
-_FS_MAGIC = {0xEF53: "extfs", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x01021994: "tmpfs",
-             0x794C7630: "overlayfs", 0x2FC12FC1: "zfs"}
-
-
-def _backing_fs(path: Path) -> str:
-    import subprocess
-
-    probe = path if path.exists() else path.parent
-    out = subprocess.run(["stat", "-f", "-c", "%t", str(probe)], capture_output=True, text=True)
-    try:
-        return _FS_MAGIC.get(int(out.stdout.strip(), 16), out.stdout.strip() or "unknown")
-    except ValueError:
-        return "unknown"
-
-
-def cgroup_version() -> str:
-    """``2`` on a pure cgroup2 host, ``1`` on a v1 or hybrid one (as ``docker info`` says)."""
-    with open("/proc/self/mountinfo") as f:
-        fstypes = {line.split(" - ")[1].split()[0] for line in f if " - " in line}
-    if "cgroup" in fstypes:
-        return "1"
-    return "2" if "cgroup2" in fstypes else "none"
-
-
-def _os_name() -> str:
-    try:
-        return platform.freedesktop_os_release().get("PRETTY_NAME", "Linux")
-    except OSError:
-        return "Linux"
-
-
-def _memory() -> int:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _security_options(engine: Engine) -> list[str]:
-    """Docker lists ``userns`` here when the daemon remaps (``userns-remap``)."""
-    return [" Security Options:", "  userns"] if engine.config.userns_remap else []
-
-
 def cmd_info(args: argparse.Namespace) -> int:
-    from pyker import __version__
+    from pyker.cli.info import cmd_info as info
 
-    engine = Engine()
-    images = engine.images.images() if (engine.data_root / "image").is_dir() else []
-    states = [r.state.status for r in engine.containers.all()]
-    running, paused = states.count("running"), states.count("paused")
-    lines = [
-        "Client:", f" Version:    {__version__}", " Context:    default", "",
-        "Server:", f" Containers: {len(states)}", f"  Running: {running}",
-        f"  Paused: {paused}", f"  Stopped: {len(states) - running - paused}",
-        f" Images: {len(images)}",
-        f" Server Version: pyker {__version__}", " Storage Driver: overlay2",
-        f"  Backing Filesystem: {_backing_fs(engine.data_root)}", "  Supports d_type: true",
-        " Cgroup Driver: cgroupfs", f" Cgroup Version: {cgroup_version()}",
-        *_security_options(engine),
-        f" Kernel Version: {platform.release()}", f" Operating System: {_os_name()}",
-        " OSType: linux", f" Architecture: {platform.machine()}",
-        f" CPUs: {os.cpu_count()}", f" Total Memory: {bytes_size(_memory())}",
-        f" Name: {platform.node()}", f" Docker Root Dir: {engine.data_root}",
-        f" Config File: {engine.config.config_file}",
-    ]
-    print("\n".join(lines))
-    return 0
+    return info(args)
 
 
 # -- check --------------------------------------------------------------------------------------
@@ -258,7 +193,8 @@ def parser(name: str) -> Parser:
         p.add_argument("names", nargs="+", metavar="IMAGE", choices=["busybox", "debian"])
         p.set_defaults(handler=cmd_bootstrap)
     elif name == "info":
-        p.add_argument("-f", "--format", help="not supported yet for info")
+        p.add_argument("-f", "--format", help="a Go template over the information "
+                       "(e.g. '{{.LoggingDriver}}', '{{json .}}')")
         p.set_defaults(handler=cmd_info)
     elif name == "version":
         p.set_defaults(handler=cmd_version)
@@ -268,8 +204,10 @@ def parser(name: str) -> Parser:
         df = sub.add_parser("df", help="Show pyker disk usage", prog="pyker system df")
         df.add_argument("--format", help="format output using a Go template")
         df.set_defaults(handler=cmd_df)
-        sub.add_parser("info", help="Display system-wide information",
-                       prog="pyker system info").set_defaults(handler=cmd_info)
+        info = sub.add_parser("info", help="Display system-wide information",
+                              prog="pyker system info")
+        info.add_argument("-f", "--format", help="a Go template over the information")
+        info.set_defaults(handler=cmd_info)
         sub.add_parser("check", help="Verify the store's blobs, layers and references",
                        prog="pyker system check").set_defaults(handler=cmd_check)
         pr = sub.add_parser("prune", prog="pyker system prune", help="Remove unused data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -106,4 +107,12 @@ def test_system_df_info_version(pyker):
     assert df[1].split()[:4] == ["Images", "1", "0", "5B"]
     info = pyker.out("info")
     assert "Storage Driver: overlay2" in info and "Cgroup Version:" in info
+    # The course's `docker info | grep seccomp`: the profile every container gets.
+    assert " Security Options:\n  seccomp\n   Profile: builtin\n" in info
+    assert " Logging Driver: json-file\n" in info
+    assert " Insecure Registries:\n  127.0.0.0/8\n" in info
+    fmt = "{{.LoggingDriver}} {{.DefaultRuntime}} {{.Driver}} {{json .SecurityOptions}}"
+    assert pyker.out("info", "--format", fmt).startswith(
+        'json-file pyker overlay2 ["name=seccomp,profile=builtin"')
+    assert pyker.out("system", "info", "-f", "{{.NCPU}}") == f"{os.cpu_count()}\n"
     assert pyker.out("--version").startswith("pyker version")
