@@ -59,6 +59,8 @@ def repo_digests(engine: Engine):
 
 
 def image_rows(engine: Engine, *, show_all: bool, no_trunc: bool) -> list[dict[str, object]]:
+    from pyker.cli.gotemplate import LabelledRow
+
     images = engine.images.images()
     digests_of = repo_digests(engine)
     parents = {i.parent for i in images if i.parent}
@@ -76,9 +78,32 @@ def image_rows(engine: Engine, *, show_all: bool, no_trunc: bool) -> list[dict[s
             repo = ref.familiar_name if ref else "<none>"
             digest = next((d.partition("@")[2] for d in digests
                            if d.partition("@")[0] == repo), "<none>")
-            rows.append({**common, "Repository": repo, "Digest": digest,
-                         "Tag": (ref.tag or "<none>") if ref else "<none>"})
+            rows.append(LabelledRow({**common, "Repository": repo, "Digest": digest,
+                                     "Tag": (ref.tag or "<none>") if ref else "<none>"},
+                                    image.config.config.labels))
     return rows
+
+
+def _image_filter(text: str):
+    """``images --filter``: dangling=true|false, reference=PATTERN (a shell pattern on
+    REPOSITORY or REPOSITORY:TAG), label=KEY[=VALUE], as Docker's."""
+    import fnmatch
+
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise UsageError(f'bad format of filter (expected name=value): "{text}"')
+    if key == "dangling":
+        if value not in ("true", "false", "1", "0"):
+            raise UsageError(f"Invalid filter 'dangling={value}'")
+        want = value in ("true", "1")
+        return lambda row: (row["Repository"] == "<none>") == want
+    if key == "reference":
+        return lambda row: any(fnmatch.fnmatchcase(name, value) for name in (
+            row["Repository"], f"{row['Repository']}:{row['Tag']}"))
+    if key == "label":
+        k, has_value, v = value.partition("=")
+        return lambda row: (k in row._labels and (not has_value or row._labels[k] == v))
+    raise UsageError(f"invalid filter '{key}'")
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -87,6 +112,8 @@ def cmd_images(args: argparse.Namespace) -> int:
         want = parse_reference(args.repository)
         rows = [r for r in rows if r["Repository"] == want.familiar_name
                 and (want.tag is None or r["Tag"] == want.tag)]
+    for keep in map(_image_filter, args.filter):
+        rows = [r for r in rows if keep(r)]
     if args.quiet:
         _print("\n".join(str(r["ID"]) for r in rows))  # one per row, as Docker
         return 0
@@ -101,6 +128,8 @@ def _add_images(p: Parser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
     p.add_argument("--digests", action="store_true", help="show digests")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="dangling=true|false, reference=PATTERN, label=KEY[=VALUE]")
     p.add_argument("--format", help="format output using a Go template")
     p.set_defaults(handler=cmd_images)
 

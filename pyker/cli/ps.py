@@ -85,6 +85,8 @@ def _match(record: Record, flt: str) -> bool:
 
 def rows(records: list[Record], *, show_all: bool, no_trunc: bool, filters: list[str],
          ports=lambda record: "") -> list[dict[str, object]]:
+    from pyker.cli.gotemplate import LabelledRow
+
     records = sorted(records, key=lambda r: r.created, reverse=True)
     out = []
     for r in records:
@@ -93,13 +95,13 @@ def rows(records: list[Record], *, show_all: bool, no_trunc: bool, filters: list
                 continue
         if not all(_match(r, f) for f in filters):
             continue
-        out.append({"ID": r.id if no_trunc else r.id[:12], "Image": r.image_ref,
+        labels = r.options.get("labels", {})
+        out.append(LabelledRow({"ID": r.id if no_trunc else r.id[:12], "Image": r.image_ref,
                     "Command": command_text(r, no_trunc), "CreatedSince": since(r.created),
                     "RunningFor": since(r.created), "CreatedAt": go_time(r.created),
                     "Status": status_text(r), "State": r.state.status, "Ports": ports(r),
-                    "Names": r.name, "Labels": ",".join(
-                        f"{k}={v}" for k, v in r.options.get("labels", {}).items()),
-                    "Size": "0B"})
+                    "Names": r.name, "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+                    "Size": "0B"}, labels))
     return out
 
 

@@ -197,6 +197,28 @@ def test_rmi_takes_the_untagged_parents_and_prune_keeps_a_builds_cache(pk, tmp_p
     assert not {top, *chain} & set(all_ids)
 
 
+def test_images_filters_and_label_in_format(pk, tmp_path):
+    root = _context(tmp_path, 'FROM busybox\nLABEL team=blue tier="front end"\n')
+    _build(pk, root, "-t", "filtered:1")
+    (root / "Dockerfile").write_text("FROM busybox\nLABEL team=red\n")
+    _build(pk, root, "-t", "filtered:2")
+    _build(pk, root, "-t", "filtered:2", "--no-cache")  # the old :2 is left dangling
+    rows = lambda *flags: pk.out("images", *flags, "--format",  # noqa: E731
+                                 "{{.Repository}}:{{.Tag}}").split()
+    assert rows("-f", "reference=filtered") == ["filtered:2", "filtered:1"]
+    assert rows("-f", "reference=filt*:1") == ["filtered:1"]
+    assert rows("-f", "label=team=blue") == ["filtered:1"]
+    assert rows("-f", "label=team", "-f", "reference=filtered:*") == ["filtered:2", "filtered:1"]
+    assert rows("-f", "dangling=true") == ["<none>:<none>"]
+    assert "<none>:<none>" not in rows("-f", "dangling=false")
+    assert pk.out("images", "--format", '{{.Tag}} {{.Label "tier"}}|',
+                  "filtered:1") == "1 front end|\n"
+    bad = pk("images", "-f", "colour=blue", check=False)
+    assert (bad.returncode, bad.stderr) == (125, b"pyker: invalid filter 'colour'\n")
+    pk("rmi", "filtered:1", "filtered:2")
+    pk("image", "prune", "-f")
+
+
 def test_failing_run_leaves_nothing_behind(pk, tmp_path):
     root = _context(tmp_path, "FROM busybox\nRUN false\n")
     proc, text = _build(pk, root, check=False)

@@ -12,7 +12,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from pyker.cli.gotemplate import Template, TemplateError, compile, format_rows, render
+from pyker.cli.gotemplate import (LabelledRow, Template, TemplateError, compile,
+                                  format_rows, render)
 from pyker.errors import UsageError
 
 INSPECT = {
@@ -377,3 +378,15 @@ def test_variables_are_scoped_to_their_control_structure() -> None:
         compile("{{range .}}{{$x := .}}{{end}}{{$x}}")
     # Assignment (Go 1.11) changes the outer variable from inside the range.
     assert run("{{$x := 0}}{{range .}}{{$x = .}}{{end}}{{$x}}", [5, 6]) == "6"
+
+
+def test_label_method_of_a_row():
+    """Docker's ps/images formatter: {{.Label "key"}} next to the row's fields."""
+    row = LabelledRow({"Names": "web", "Label": "a key wins"}, {"team": "a"})
+    assert render('{{.Names}} {{.Label "team"}}|', LabelledRow({"Names": "web"},
+                                                              {"team": "a"})) == "web a|"
+    assert render('{{.Label "nope"}}|', LabelledRow({}, {"team": "a"})) == "|"
+    assert render("{{.Label}}", row) == "a key wins"
+    with pytest.raises(TemplateError):  # a plain map has no methods, and dict's are not Go's
+        render('{{.Label "team"}}', {"Names": "web"})
+    assert render("{{.keys}}", LabelledRow({}, {})) == "<no value>"

@@ -31,7 +31,19 @@ from pyker.cli.gotemplate.nodes import Tree
 from pyker.cli.gotemplate.parse import parse
 from pyker.cli.table import tabwrite
 
-__all__ = ["Template", "TemplateError", "compile", "format_rows", "render"]
+__all__ = ["LabelledRow", "Template", "TemplateError", "compile", "format_rows", "render"]
+
+
+class LabelledRow(dict):
+    """A ``ps``/``images`` row: Docker's fields as keys, and the formatter's method
+    ``{{.Label "key"}}`` (one label's value, "" when absent)."""
+
+    def __init__(self, fields: Mapping[str, object], labels: Mapping[str, str]) -> None:
+        super().__init__(fields)
+        self._labels = dict(labels)
+
+    def Label(self, key: str) -> str:  # noqa: N802 - the name templates call
+        return self._labels.get(key, "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,12 @@ class Exec:
         if receiver is None:
             self.fail(node, f"nil pointer evaluating interface {{}}.{name}")
         if isinstance(receiver, Mapping):
+            # A row of Docker's formatter is a struct with methods too ({{.Label "k"}}):
+            # an exported (capitalised) method of a mapping subclass, when no key says it.
+            method = (getattr(receiver, name, None)
+                      if name[:1].isupper() and name not in receiver else None)
+            if inspect.ismethod(method):
+                return self.call_method(dot, method, name, node, args, final)
             if has_args:
                 self.fail(node, f"{name} is not a method but has arguments")
             return receiver.get(name, MISSING)
