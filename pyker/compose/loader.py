@@ -3,7 +3,8 @@ finds, reads and names it.
 
 * **Files**: those given (``-f``, ``-`` for stdin), else ``$COMPOSE_FILE`` (``:``-separated),
   else the first of ``compose.yaml``, ``compose.yml``, ``docker-compose.yaml``,
-  ``docker-compose.yml`` in the working directory or its nearest parent that has one.
+  ``docker-compose.yml`` in the working directory or its nearest parent that has one, with
+  the first ``compose.override.yml`` (…``.yaml``, ``docker-compose.override.*``) beside it.
 * **Project directory**: given, else the first file's directory; relative paths of every
   file (build contexts, bind sources, env_file) are resolved against it.
 * **Environment**: the project directory's ``.env`` (or the ``--env-file`` files given)
@@ -37,6 +38,8 @@ from pyker.compose.yamlsrc import load_yaml, mark_of
 from pyker.errors import ComposeError
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml",
+                  "docker-compose.override.yml", "docker-compose.override.yaml")
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STDIN = "-"
 
@@ -99,8 +102,13 @@ def _compose_files(files: Sequence[str], env: Mapping[str, str]) -> list[tuple[s
     found = find_compose_file(os.getcwd())
     if found is None:
         raise ComposeError("no configuration file provided: not found")
-    shown = os.path.basename(found) if os.path.dirname(found) == os.getcwd() else found
-    return [(found, shown)]
+    directory = os.path.dirname(found)
+    # Found by name, the file brings its override from beside it, merged on top (Compose's
+    # rule; with -f or COMPOSE_FILE only the files named count).
+    override = next((os.path.join(directory, name) for name in OVERRIDE_FILES
+                     if os.path.isfile(os.path.join(directory, name))), None)
+    return [(path, os.path.basename(path) if directory == os.getcwd() else path)
+            for path in (found, override) if path is not None]
 
 
 def _parse(path: str, shown: str) -> dict:

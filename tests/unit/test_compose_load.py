@@ -609,6 +609,21 @@ def test_file_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert [svc.name for svc in load(environ={}, warn=None).services] == ["old"]
 
 
+def test_a_found_file_brings_its_override(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    app = tmp_path / "app"
+    write(app, "services: {web: {image: a, environment: {MODE: prod}}}\n", "compose.yaml")
+    write(app, "services: {web: {environment: {MODE: dev}}, debug: {image: b}}\n",
+          "compose.override.yaml")
+    monkeypatch.chdir(app)
+    project = load(environ={}, warn=None)
+    assert [svc.name for svc in project.services] == ["web", "debug"]
+    assert dict(project.service("web").environment)["MODE"] == "dev"
+    assert project.files == (str(app / "compose.yaml"), str(app / "compose.override.yaml"))
+    # Named with -f, a file comes alone.
+    assert [s.name for s in load(["compose.yaml"], environ={}, warn=None).services] == ["web"]
+
+
 def test_no_file_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if find_compose_file(str(tmp_path)):
         pytest.skip(f"a compose file sits in a parent of {tmp_path}")
