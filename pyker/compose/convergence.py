@@ -11,7 +11,7 @@ namespace or volumes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyker.compose import graph, translate
 from pyker.compose.project import RUNNING, ComposeProject, label
@@ -125,6 +125,8 @@ def down(cp: ComposeProject, opts: DownOptions) -> None:
     """Stop and remove the project's containers (dependents first), then its networks, and
     with ``volumes`` its named volumes, with ``rmi`` its images."""
     project = cp.project
+    if not project.files:  # `-p NAME down` with no file: the project is what its labels say
+        opts = replace(opts, remove_orphans=True)
     order = graph.stop_order(project)
     records = cp.containers(oneoff=None)
     known = {svc.name for svc in project.services}
@@ -151,18 +153,20 @@ def down(cp: ComposeProject, opts: DownOptions) -> None:
 def _remove_networks(cp: ComposeProject) -> None:
     from pyker.errors import PykerError
 
-    for net in cp.project.networks:
-        if net.external:
-            continue
+    names = [net.name for net in cp.project.networks if not net.external]
+    if not cp.project.files:
+        names = [n.name for n in cp.engine.networks.list()
+                 if (n.labels or {}).get(translate.LABEL_PROJECT) == cp.project.name]
+    for name in names:
         try:
-            existing = cp.engine.networks.get(net.name)
+            existing = cp.engine.networks.get(name)
         except PykerError:
             continue
         if (existing.labels or {}).get(translate.LABEL_PROJECT) != cp.project.name:
             continue  # not ours: Compose leaves a same-named network alone
-        cp.progress.event("Network", net.name, "Removing")
-        cp.engine.remove_network(net.name)
-        cp.progress.event("Network", net.name, "Removed")
+        cp.progress.event("Network", name, "Removing")
+        cp.engine.remove_network(name)
+        cp.progress.event("Network", name, "Removed")
 
 
 def _remove_volumes(cp: ComposeProject) -> None:
@@ -171,15 +175,19 @@ def _remove_volumes(cp: ComposeProject) -> None:
     store = store_of(cp.engine.containers_dir)
     using = users(cp.engine.containers_dir)
     present = {v.name: v for v in store.list()}
-    for vol in cp.project.volumes:
-        found = present.get(vol.name)
-        if vol.external or found is None:
+    names = [vol.name for vol in cp.project.volumes if not vol.external]
+    if not cp.project.files:
+        names = [v.name for v in present.values()
+                 if (v.labels or {}).get(translate.LABEL_PROJECT) == cp.project.name]
+    for name in names:
+        found = present.get(name)
+        if found is None:
             continue
         if (found.labels or {}).get(translate.LABEL_PROJECT) != cp.project.name:
             continue
-        cp.progress.event("Volume", vol.name, "Removing")
-        store.remove(vol.name, using)
-        cp.progress.event("Volume", vol.name, "Removed")
+        cp.progress.event("Volume", name, "Removing")
+        store.remove(name, using)
+        cp.progress.event("Volume", name, "Removed")
 
 
 def _remove_images(cp: ComposeProject, which: str) -> None:

@@ -115,6 +115,22 @@ def test_up_names_resources_resolves_services_and_down_removes_everything(pk, tm
     assert in_netns("ip", "-o", "link").stdout.count("veth") == 0
 
 
+def test_down_by_project_name_alone_finds_everything_by_its_labels(pk, tmp_path):
+    file = write(tmp_path, two_services(None))
+    compose(pk, file, "byname", "up", "-d")
+    elsewhere = tmp_path / "elsewhere"  # no compose file here nor in its parents' reach
+    elsewhere.mkdir()
+    down = subprocess.run([sys.executable, "-m", "pyker", "compose", "-p", "byname", "down",
+                           "-v"], cwd=elsewhere, env=pk.env, capture_output=True, text=True,
+                          timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert "Network byname_default  Removed" in down.stderr
+    assert "Volume byname_data  Removed" in down.stderr
+    assert ids(pk, "byname") == {}
+    assert "byname_default" not in pk.out("network", "ls", "--format", "{{.Name}}").split()
+    assert "byname_data" not in pk.out("volume", "ls", "-q").split()
+
+
 def test_up_twice_recreates_nothing_and_a_changed_service_alone(pk, tmp_path):
     file = write(tmp_path, two_services(18081))
     compose(pk, file, "conv", "up", "-d")
