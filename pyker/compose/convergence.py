@@ -96,9 +96,10 @@ def _converge_service(cp: ComposeProject, svc, image, opts: UpOptions, *, forced
             stale = (label(record, LABEL_HASH) != want_hash
                      or label(record, LABEL_IMAGE) != image.id)
             if (stale or forced) and not opts.no_recreate:
-                cp.stop(record)
-                cp.remove(record)
-                record, changed = None, True
+                record, changed = cp.recreate(record, svc, number, image), True
+                if not opts.no_start:
+                    cp.start(record)
+                record = cp.engine.containers.load(record.id)
             elif record.state.status not in RUNNING and not opts.no_start:
                 cp.start(record)
                 record = cp.engine.containers.load(record.id)

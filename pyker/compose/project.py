@@ -192,6 +192,20 @@ class ComposeProject:
         self.progress.event("Container", opts.name, "Created")
         return record
 
+    def recreate(self, record, svc: model.Service, number: int, image):
+        """A changed service's container replaced by a new one of the same name: Compose
+        says it in two lines (Recreate, Recreated), not as a stop, a removal and a create."""
+        self.progress.event("Container", record.name, "Recreate")
+        loud, self.progress.quiet = self.progress.quiet, True
+        try:
+            self.stop(record)
+            self.remove(record)
+            new = self.create(svc, number, image)
+        finally:
+            self.progress.quiet = loud
+        self.progress.event("Container", record.name, "Recreated")
+        return new
+
     def start(self, record) -> None:
         from pyker.runtime.launch import Attach, start
 
@@ -267,9 +281,16 @@ class ComposeProject:
             if dep.required:
                 raise ComposeError(f'service "{dep.service}" has no container to depend on')
             return
+        # Compose announces the conditions it waits on (not a mere service_started).
+        shown = {"service_healthy": "Healthy", "service_completed_successfully": "Exited"}
         for record in records:
+            done = shown.get(dep.condition)
+            if done:
+                self.progress.event("Container", record.name, "Waiting")
             while not self._met(dep, self.engine.containers.load(record.id)):
                 time.sleep(poll)
+            if done:
+                self.progress.event("Container", record.name, done)
 
     def _met(self, dep: model.Dependency, record) -> bool:
         state = record.state

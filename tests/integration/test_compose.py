@@ -140,7 +140,10 @@ def test_up_twice_recreates_nothing_and_a_changed_service_alone(pk, tmp_path):
     assert "Container conv-web-1  Running" in again
     assert ids(pk, "conv") == before
     file.write_text(two_services(18081).replace("hello from web", "changed"))
-    compose(pk, file, "conv", "up", "-d")
+    err = compose(pk, file, "conv", "up", "-d").stderr.decode().splitlines()
+    assert [line for line in err if "conv-web-1" in line] == [  # Compose's words
+        " Container conv-web-1  Recreate", " Container conv-web-1  Recreated",
+        " Container conv-web-1  Starting", " Container conv-web-1  Started"]
     after = ids(pk, "conv")
     assert after["conv-db-1"] == before["conv-db-1"]
     assert after["conv-web-1"] != before["conv-web-1"]
@@ -198,7 +201,11 @@ def inspect(pk, name: str) -> dict:
 
 def test_depends_on_conditions_order_the_start(pk, tmp_path):
     file = write(tmp_path, DEPENDENCIES)
-    compose(pk, file, "deps", "up", "-d")
+    err = compose(pk, file, "deps", "up", "-d").stderr.decode()
+    # The conditions waited on are announced: the one-shot's exit, the database's health.
+    assert " Container deps-init-1  Waiting\n Container deps-init-1  Exited\n" in err
+    assert " Container deps-db-1  Waiting\n Container deps-db-1  Healthy\n" in err
+    assert err.index("deps-db-1  Healthy") < err.index("deps-app-1  Starting")
     init, db, app = (inspect(pk, f"deps-{s}-1") for s in ("init", "db", "app"))
     assert init["State"]["Status"] == "exited" and init["State"]["ExitCode"] == 0
     assert init["State"]["FinishedAt"] < db["State"]["StartedAt"]
