@@ -113,7 +113,12 @@ lab-images: images
 	@# TP 09 builds with gcc and Go inside the graders' sandbox, which has only `lo`: their
 	@# .deb files are served from the host's apt cache (labs/08-dockerfile/depot.py), put
 	@# there once with `apt-get download` (nothing to do on the next runs).
-	$(PYTHON) labs/09-multistage/paquets.py telecharger
+	$(PYTHON) labs/09-multistage/paquets.py telecharger || \
+	  { $(SUDO) apt-get update -qq && $(PYTHON) labs/09-multistage/paquets.py telecharger; }
+	@# TP 08's apt demonstration installs tini the same way: its .deb must be in the cache
+	@# even where the package came preinstalled.
+	@ls /var/cache/apt/archives/tini_*.deb > /dev/null 2>&1 || \
+	  (cd /var/cache/apt/archives && $(SUDO) apt-get download -q tini)
 
 clean-lab:
 	rm -rf $(VENV)
