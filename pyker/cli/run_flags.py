@@ -101,6 +101,15 @@ def _env_file(path: str) -> list[str]:
     return out
 
 
+def _from_client(env: list[str]) -> list[str]:
+    """Docker's ``-e NAME`` (or a bare NAME line of an env file): the client's value of
+    NAME, or no variable at all when the client has none."""
+    import os
+
+    return [e if "=" in e else f"{e}={os.environ[e]}" for e in env
+            if "=" in e or e in os.environ]
+
+
 def _limits(args: argparse.Namespace):
     from pyker.cgroups.resources import Resources
     from pyker.runtime.options import parse_bytes
@@ -275,7 +284,7 @@ def run_options(args: argparse.Namespace):
     if restart != "no" and args.rm:
         raise UsageError("conflicting options: --restart and --rm")
     seccomp, nnp, security_opt = parse_security_opts(args.security_opt)
-    env = [e for f in args.env_file for e in _env_file(f)] + args.env
+    env = _from_client([e for f in args.env_file for e in _env_file(f)] + args.env)
     labels = dict(item.partition("=")[::2] for item in args.label)
     # Docker takes --entrypoint as one executable, never split; "" clears the image's.
     entrypoint = None if args.entrypoint is None else (

@@ -313,3 +313,17 @@ def test_ps_name_filter_is_a_regular_expression(pk):
     bad = pk("ps", "-a", "--filter", "name=we[", check=False)
     assert bad.returncode == 125 and b'invalid filter "name=we["' in bad.stderr
     pk("rm", "web", "web2", "api-web")
+
+
+def test_env_by_name_takes_the_clients_value_or_nothing(pk, tmp_path):
+    env_file = tmp_path / "app.env"
+    env_file.write_text("# the client's LEVEL, and a value of the file's own\nLEVEL\nA=1\n")
+    client = {**pk.env, "LEVEL": "debug"}
+    client.pop("ABSENT_HERE", None)
+    from conftest import Pyker
+
+    out = Pyker(client).out("run", "--rm", "--network", "none", "-e", "LEVEL", "-e",
+                            "ABSENT_HERE", "--env-file", str(env_file), "busybox", "env")
+    lines = out.splitlines()
+    assert "LEVEL=debug" in lines and "A=1" in lines
+    assert not any(line.startswith("ABSENT_HERE") for line in lines)
