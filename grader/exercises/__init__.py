@@ -14,6 +14,7 @@ from grader.exercises import layers
 from grader.exercises import administration
 from grader.exercises import introduction
 from grader.exercises import multistage
+from grader.exercises import twelvefactor
 from grader.model import Exercise
 
 ALL: tuple[Exercise, ...] = (*namespaces.EXERCISES, *cgroups.EXERCISES,
@@ -27,4 +28,5 @@ ALL: tuple[Exercise, ...] = (*namespaces.EXERCISES, *cgroups.EXERCISES,
                              *layers.EXERCISES,
                              *administration.EXERCISES,
                              *introduction.EXERCISES,
-                             *multistage.EXERCISES)
+                             *multistage.EXERCISES,
+                             *twelvefactor.EXERCISES)

@@ -40,7 +40,8 @@ SOLVED = [("02-namespaces", "hostname"), ("02-namespaces", "isolated-net"),
           ("07-images-layers", "shared-layers"), ("07-images-layers", "commit"),
           ("14-administration", "daemon-json"), ("14-administration", "flaky"),
           ("01-introduction", "figlet-image"), ("01-introduction", "tweet-web"),
-          ("09-multistage", "hello-slim"), ("09-multistage", "build-target")]
+          ("09-multistage", "hello-slim"), ("09-multistage", "build-target"),
+          ("15-twelve-factor", "env-config"), ("15-twelve-factor", "graceful")]
 
 
 @pytest.fixture(scope="module")
@@ -541,6 +542,28 @@ NEAR_MISSES.update({
         n09(N09_STAGE.format(flags="-static -O0") + "FROM scratch\n" + N09_LAST,
             build="--target build -t n09-build"),
         {"program-built", "stage-runs"}),
+})
+
+# TP 15: n15-worker without a SIGTERM handler (as PID 1: TERM ignored, SIGKILL, 137; under
+# --init: killed by TERM, 143), and n15-config without PORT (the API listens on 80).
+N15 = "$PYKER_LAB_DIR/15-twelve-factor/exercice"
+N15_IMAGES = f"bash {LABS / '13-compose' / 'solutions' / 'images.sh'}"
+N15_DEAF = (f"{N15_IMAGES}\nmkdir -p {N15}\n"
+            f"printf 'import time\\nwhile True:\\n    time.sleep(0.2)\\n' > {N15}/worker.py\n"
+            "pyker run -d --name n15-worker {init} -v " + N15 + ":/app:ro python "
+            "python3 /app/worker.py\nsleep 1\npyker stop -t 1 n15-worker")
+NEAR_MISSES.update({
+    "15-twelve-factor-worker-deaf": (
+        "15-twelve-factor", "graceful", N15_DEAF.format(init=""),
+        {"exit-zero", "term-handled", "again"}),
+    "15-twelve-factor-worker-init-no-handler": (
+        "15-twelve-factor", "graceful", N15_DEAF.format(init="--init"), {"exit-zero", "again"}),
+    "15-twelve-factor-config-no-port": (
+        "15-twelve-factor", "env-config",
+        f"bash {LABS / '15-twelve-factor' / 'solutions' / 'env-config.sh'}\n"
+        "pyker rm -f n15-config\npyker run -d --name n15-config --init --network n15-ex "
+        "-e REDIS_URL=redis://n15-cache:6379/0 n15-message-app:v1",
+        {"env", "answers", "stored"}),
 })
 
 @pytest.mark.parametrize("case", sorted(NEAR_MISSES))
