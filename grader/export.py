@@ -38,8 +38,9 @@ def csv_row(lab: str, grade: StudentGrade) -> list[str]:
     by_check = {(r.exercise, r.check): r for r in grade.results}
     exercises = lab_exercises(lab)
     row = [grade.student, grade.notebook, grade.execution.status, grade.execution.reason,
-           f"{grade.score:g}", f"{sum(ex.points for ex in exercises):g}"]
-    row += [f"{sum(r.score for r in grade.results if r.exercise == ex.id):g}" for ex in exercises]
+           _points(grade.score), _points(sum(ex.points for ex in exercises))]
+    row += [_points(sum(r.score for r in grade.results if r.exercise == ex.id))
+            for ex in exercises]
     for ex in exercises:
         for c in ex.checks:
             r = by_check.get((ex.id, c.id))
@@ -47,6 +48,11 @@ def csv_row(lab: str, grade: StudentGrade) -> list[str]:
                        else f"échec : {r.message}")
     row.append("; ".join(grade.cleanup))
     return row
+
+
+def _points(value: float) -> str:
+    """A sum of shares as a spreadsheet shows it: 6/7 × 7 is 6, to the hundredth."""
+    return f"{round(value, 2):g}"
 
 
 def write_csv(lab: str, grades: Sequence[StudentGrade], path: Path) -> None:

@@ -122,8 +122,10 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return {"lab": self.lab, "exercise": self.exercise, "check": self.check,
                 "description": self.description, "hidden": self.hidden,
-                "passed": self.passed, "score": round(self.score, 4),
-                "max_score": round(self.max_score, 4), "message": self.message,
+                # Exact: the batch grader adds these up again after the JSON round trip, and
+                # sums of rounded shares (6 points over 7 checks) missed the total.
+                "passed": self.passed, "score": self.score,
+                "max_score": self.max_score, "message": self.message,
                 "hint": self.hint, "evidence": dict(self.evidence), "error": self.error}
 
     @classmethod
