@@ -37,11 +37,6 @@ from pyker.image.reference import Reference
 from pyker.image.store import Image, now_rfc3339
 from pyker.spec.image import HistoryEntry, ImageConfig
 
-# Args Docker lets a build use without declaring them (proxies); never "not consumed".
-PREDEFINED_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
-                             "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
-                             "ALL_PROXY", "all_proxy"})
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildOptions:
@@ -123,7 +118,7 @@ class Builder:
         if image is None:
             raise BuildError("the target stage is empty: FROM scratch with no instruction "
                              "makes no image")
-        unused = sorted(set(self.options.build_args) - self.consumed - PREDEFINED_ARGS)
+        unused = sorted(set(self.options.build_args) - self.consumed - meta.PREDEFINED_ARGS)
         if unused:
             self.out.warning(f"One or more build-args [{' '.join(unused)}] were not consumed")
         self.out.line(f"Successfully built {short(image.id)}")
@@ -293,10 +288,7 @@ class Builder:
         key = StepKey(parent=state.parent, instruction=created_by, build_args=args)
         if self._cached(state, key):
             return
-        # The proxy variables reach RUN from --build-arg without an ARG, and stay out of the
-        # history and the cache key (Docker's predefined ARGs): a proxy is the host's affair.
-        proxies = {k: v for k, v in self.options.build_args.items()
-                   if k in PREDEFINED_ARGS and k not in args and k not in image_env}
+        proxies = meta.proxy_env(self.options.build_args, args, image_env)
         request = steps.RunRequest(argv=argv, shown=" ".join(argv),
                                    env=tuple(f"{k}={v}" for k, v in {**args, **proxies}.items()),
                                    network=self.options.network)

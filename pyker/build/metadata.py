@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from pyker.build import instructions as ins
@@ -19,6 +19,20 @@ from pyker.errors import BuildError
 from pyker.spec.image import ContainerConfig, Healthcheck
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
+
+
+# Args Docker lets a build use without declaring them (proxies): never "not consumed", and
+# in RUN's environment while out of its history and cache key: a proxy is the host's affair.
+PREDEFINED_ARGS = frozenset({"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
+                             "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
+                             "ALL_PROXY", "all_proxy"})
+
+
+def proxy_env(build_args: Mapping[str, str], declared: Mapping[str, object],
+              image_env: Mapping[str, str]) -> dict[str, str]:
+    """The predefined args given with --build-arg that no ARG declared nor ENV set."""
+    return {k: v for k, v in build_args.items()
+            if k in PREDEFINED_ARGS and k not in declared and k not in image_env}
 
 
 def go_quote_list(items: Sequence[str]) -> str:
