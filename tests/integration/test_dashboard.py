@@ -41,6 +41,10 @@ pytestmark = [pytest.mark.requires("root", "busybox")]
 TAB_BLUE, TAB_ORANGE = (0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)
 WINDOW = (1400, 1000)
 NAMES = ("dash1", "dash2")
+# Unequal loads keep the two curves apart: drawn over each other, tab:orange would hide most of
+# tab:blue's pixels (both CPU lines at the same quota, both pids lines at one process).
+BUSY = {"dash1": ("0.2", "while :; do :; done", (3, 30)),
+        "dash2": ("0.5", "sleep 600 & while :; do :; done", (10, 60))}
 
 CELLS = [
     "from pyker.metrics.dashboard import Dashboard\n"
@@ -81,9 +85,9 @@ def _chromium() -> str:
 
 @pytest.fixture(scope="module")
 def busy_pair(pk: Pyker):
-    for name in NAMES:  # half a core each: visible, and kind to the other tests
-        pk("run", "-d", "--name", name, "--cpus", "0.5", "busybox", "sh", "-c",
-           "while :; do :; done")
+    for name in NAMES:  # a fraction of a core each: visible, and kind to the other tests
+        cpus, script, _ = BUSY[name]
+        pk("run", "-d", "--name", name, "--cpus", cpus, "busybox", "sh", "-c", script)
     yield NAMES
     pk("rm", "-f", *NAMES)
 
@@ -164,7 +168,8 @@ def test_dashboard_updates_live_and_renders_in_jupyterlab(executed, jupyterlab, 
     for name in NAMES:
         cpu = data[name]["cpu"]
         assert len(cpu) >= 5, f"{name}: {len(cpu)} CPU samples in ~4 s at 2 a second"
-        assert 10 < sum(cpu) / len(cpu) < 60, f"{name} at --cpus 0.5: {cpu}"
+        cpus, _, (low, high) = BUSY[name]
+        assert low < sum(cpu) / len(cpu) < high, f"{name} at --cpus {cpus}: {cpu}"
         assert all(p >= 1 for p in data[name]["pids"])
     png = base64.b64decode(pictures[0]["data"]["image/png"])
     figure = _rgb(png)
