@@ -67,7 +67,8 @@ def mounted(store: ImageStore, image: Image | None) -> Iterator[Paths]:
         if not lowers:  # scratch: an empty lower, as for an image without layers
             (root / "empty").mkdir()
             lowers = [root / "empty"]
-        mount_overlay(lowers, paths.upper, paths.work, paths.rootfs)
+        # Volatile: the upper is packed then deleted, its unmount need not sync the disk.
+        mount_overlay(lowers, paths.upper, paths.work, paths.rootfs, volatile=True)
         try:
             yield paths
         finally:

@@ -142,7 +142,8 @@ def cmd_restart(args: argparse.Namespace) -> int:
     flags = _stop_flags(args)
 
     def one(name: str) -> None:
-        record = stop(engine.containers, engine.containers.resolve(name), **flags)
+        record = stop(engine.containers, engine.containers.resolve(name), restarting=True,
+                      **flags)
         start(engine.images, engine.containers, engine.containers.load(record.id),
               attach=Attach(foreground=False, interactive=False),
               remove=bool(record.options.get("auto_remove")), run_root=engine.config.run_root)

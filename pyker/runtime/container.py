@@ -20,6 +20,7 @@ from pyker.image.store import Image, ImageStore, now_rfc3339
 from pyker.runtime.options import RunOptions
 from pyker.runtime.state import ContainerStore, Record, State, alive, new_id
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -46,6 +47,11 @@ class Paths:
     @property
     def log(self) -> Path:
         return self.root / f"{self.root.name}-json.log"
+
+    @property
+    def volatile_boot(self) -> Path:
+        """The boot the rootfs was last mounted volatile in (its ``boot_id``)."""
+        return self.root / "volatile-boot"
 
 
 def _check_name(name: str, store: ContainerStore) -> None:
@@ -141,7 +147,11 @@ def _create(store: ContainerStore, image: Image, opts: RunOptions,
     return record
 
 
-def mount_rootfs(images: ImageStore, image: Image, paths: Paths) -> None:
+def mount_rootfs(images: ImageStore, image: Image, paths: Paths, *,
+                 volatile: bool = False) -> None:
+    """The container's overlay on ``paths.rootfs``; ``volatile`` for a ``--rm`` container,
+    whose changes are deleted with it: its unmount then skips the sync of the host's disk
+    (Podman mounts ``--rm`` containers so too)."""
     from pyker.fs.overlay import mount_overlay
 
     if os.path.ismount(paths.rootfs):
@@ -151,7 +161,33 @@ def mount_rootfs(images: ImageStore, image: Image, paths: Paths) -> None:
         empty = paths.root / "empty"
         empty.mkdir(exist_ok=True)
         lowers = [empty]
-    mount_overlay(lowers, paths.upper, paths.work, paths.rootfs)
+    _forget_volatile(paths)
+    mount_overlay(lowers, paths.upper, paths.work, paths.rootfs, volatile=volatile)
+    if volatile:
+        paths.volatile_boot.write_text(BOOT_ID.read_text())
+
+
+def _forget_volatile(paths: Paths) -> None:
+    """Let the kernel mount the overlay again after a volatile mount of the same boot.
+
+    The mark it left refuses any new mount, since a crash may have lost upper writes; in the
+    same boot nothing was lost (the page cache holds them), so the mark may go. After a
+    restart, the changes may be gone: say so rather than run on a damaged filesystem.
+    """
+    from pyker.fs.overlay import volatile_marker
+
+    marker = volatile_marker(paths.work)
+    if not marker.exists():
+        return
+    try:
+        same_boot = paths.volatile_boot.read_text() == BOOT_ID.read_text()
+    except OSError:
+        same_boot = False
+    if not same_boot:
+        raise PykerError(f"container {paths.root.name[:12]}: its filesystem was mounted "
+                         "without sync (--rm) and the host restarted since, so its changes "
+                         "may be lost: remove the container")
+    shutil.rmtree(marker)
 
 
 def unmount_rootfs(paths: Paths) -> None:
@@ -210,10 +246,12 @@ def wait_stopped(store: ContainerStore, container_id: str, timeout: float | None
 
 
 def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
-         stop_signal: int | None = None) -> Record:
+         stop_signal: int | None = None, restarting: bool = False) -> Record:
     """Docker's stop: the stop signal, ``timeout`` seconds of grace, then SIGKILL. Unless
     given, both are the container's (--stop-signal or the image's STOPSIGNAL, and
-    --stop-timeout), else SIGTERM and 10 s."""
+    --stop-timeout), else SIGTERM and 10 s. ``restarting``: the stop of a ``restart``,
+    after which a ``--rm`` container stays to be started again (Docker's
+    HasBeenManuallyRestarted)."""
     if record.state.status not in ("running", "paused", "restarting"):
         return record
     if stop_signal is None:
@@ -224,8 +262,9 @@ def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
     if timeout is None:
         own_timeout = record.options.get("stop_timeout")
         timeout = 10 if own_timeout is None else own_timeout
-    store.save(replace(store.load_raw(record.id),
-                       options={**record.options, "stop_requested": True}))
+    store.save(replace(store.load_raw(record.id), options={
+        **record.options, "stop_requested": True, **({"restart_requested": True}
+                                                       if restarting else {})}))
     try:
         signal_container(store, record, stop_signal)
     except (ContainerStateError, ProcessLookupError):

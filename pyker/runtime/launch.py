@@ -43,8 +43,10 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     from pyker.spec.runtime import validate
 
     if record.options.get("stop_requested"):
-        # A `stop` holds off the restart policy until the next start, not forever after.
-        options = {k: v for k, v in record.options.items() if k != "stop_requested"}
+        # A `stop` holds off the restart policy (and a `restart` the removal of a --rm
+        # container) until the next start, not forever after.
+        options = {k: v for k, v in record.options.items()
+                   if k not in ("stop_requested", "restart_requested")}
         store.save(replace(store.load_raw(record.id), options=options))
     opts = RunOptions.from_dict(record.options)
     external = opts.runtime != "pyker"
@@ -58,7 +60,7 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     paths = Paths(root=store.dir(record.id))
     if opts.userns_remap is not None:
         _for_remapped_root(paths, opts.userns_remap)
-    mount_rootfs(images, image, paths)
+    mount_rootfs(images, image, paths, volatile=opts.auto_remove)
     net = None
     try:
         if opts.network not in ("none", "host"):
@@ -135,7 +137,9 @@ def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
     if remove:
         from pyker.runtime.container import remove as remove_container
 
-        remove_container(store, store.load(plan.container_id), force=True, volumes=True)
+        record = store.load(plan.container_id)
+        if not record.options.get("restart_requested"):  # `restart`: started again instead
+            remove_container(store, record, force=True, volumes=True)
 
 
 def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,

@@ -39,6 +39,7 @@ def fsconfig_calls(fd: int, steps: list[tuple[str, str]]) -> list[Call]:
     ({"lowers": (L1,) * 501}, "at most 500 lower directories, got 501"),
     ({"lowers": (L1,), "upper": UP}, "upper and work directories go together"),
     ({"lowers": (Path("rel"),)}, "rel is not absolute"),
+    ({"lowers": (L1, L2), "volatile": True}, "volatile flag needs an upper directory"),
 ])
 def test_spec_rejects(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -50,6 +51,13 @@ def test_fsconfig_steps_in_order() -> None:
     assert overlay.fsconfig_steps(spec) == [
         ("source", "overlay"), ("lowerdir+", "/l/1"), ("lowerdir+", "/l/2"),
         ("upperdir", "/c/up"), ("workdir", "/c/work"), ("index", "off")]
+
+
+def test_volatile_is_a_flag_after_the_options() -> None:
+    spec = OverlaySpec(lowers=(L1,), upper=UP, work=WORK, options=(("index", "off"),),
+                       volatile=True)
+    assert overlay.fsconfig_steps(spec)[-2:] == [("index", "off"), ("volatile", None)]
+    assert overlay.mount_data(spec).endswith(",workdir=/c/work,index=off,volatile")
 
 
 def test_fsconfig_names_an_overlong_path_by_its_fd() -> None:
@@ -109,6 +117,19 @@ def test_new_api_sequence() -> None:
         Call("move_mount", (101, "", AT_FDCWD, TARGET, MoveMountFlag.MOVE_MOUNT_F_EMPTY_PATH)),
         Call("close", (101,)),
     ]
+
+
+@pytest.mark.parametrize(("version", "flagged"), [((5, 10), True), ((5, 4), False)])
+def test_volatile_is_asked_where_the_kernel_has_it(monkeypatch: pytest.MonkeyPatch,
+                                                    version: tuple[int, int],
+                                                    flagged: bool) -> None:
+    monkeypatch.setattr(overlay, "kernel_version", lambda: version)
+    fake = RecordingSyscalls()
+    mount_overlay([L1], UP, WORK, TARGET, volatile=True, syscalls=fake)
+    flag = Call("fsconfig", (100, FsconfigCmd.FSCONFIG_SET_FLAG, "volatile", None, 0))
+    assert (flag in fake.calls) is flagged
+    if flagged:  # set last, before the superblock is created
+        assert fake.calls[fake.calls.index(flag) + 1].args[1] == CREATE
 
 
 def test_index_off_is_passed_when_on_by_default(tmp_path: Path,
