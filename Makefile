@@ -14,9 +14,9 @@ PYTEST_ARGS ?=
 # that screenshots a rendered notebook (headless, on a local file), and docker-registry (the
 # CNCF distribution registry) that the labs and tests run on 127.0.0.1 for push and pull,
 # and prometheus, which the metrics test (and the monitoring lab) start on 127.0.0.1 to
-# scrape `pyker metrics serve`.
+# scrape `pyker metrics serve`. gcc and libc6-dev build the `pyker` program's C client.
 APT_PACKAGES := busybox-static debootstrap iproute2 iptables skopeo umoci runc crun tini chromium \
-	docker-registry prometheus
+	docker-registry prometheus gcc libc6-dev
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYKER := $(VENV)/bin/pyker
 PYTEST := bash scripts/pytest-or-fail $(VENV)/bin/python
@@ -90,7 +90,7 @@ packages:
 	  fi; \
 	done
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/.client
 
 # The stamp is newer than pyproject.toml once pip has succeeded: a second run skips pip.
 # editable_mode=compat installs a plain path in a .pth file: the default editable finder
@@ -99,6 +99,20 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[lab,test]' \
 	  --config-settings editable_mode=compat
+	touch $@
+
+# The `pyker` program pip installed is the Python client (bin/pyker); where a C compiler
+# exists it is replaced by the same client in C (pyker/cli/client.c), ~20 ms quicker a
+# command. A new pip install rewrites the script, so the stamp depends on pip's.
+CC ?= cc
+$(VENV)/.client: pyker/cli/client.c $(VENV)/.installed
+	@if command -v $(CC) > /dev/null; then \
+	  $(CC) -O2 -Wall -Wextra -Werror -DPYKER_PYTHON='"$(abspath $(VENV))/bin/python"' \
+	    -o $(VENV)/bin/pyker.new pyker/cli/client.c && \
+	  mv $(VENV)/bin/pyker.new $(VENV)/bin/pyker && echo "pyker: the C client"; \
+	else \
+	  echo "pyker: no C compiler ($(CC)): the Python client stays the pyker program"; \
+	fi
 	touch $@
 
 # `pyker bootstrap` does nothing when the image's tags are already in the store.

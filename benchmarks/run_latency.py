@@ -13,9 +13,12 @@ measured around the whole command (``subprocess.run``), as a user waits for it.
 
 "pyker (fork server)" is the same ``pyker`` program while pyker's fork server runs on the
 private run root (started before the measurement, stopped after): the program hands the
-command to a server that has imported pyker once and forks for it. The other pyker rows run
-with ``PYKER_FORKSERVER=off``, importing pyker at each run as where no server runs. The server
-steps down when pyker's sources change; the row is then discarded, with the reason.
+command to a server that has imported pyker once and forks for it. That program is the C
+client where ``make venv`` could build it (pyker/cli/client.c); "pyker (Python client, fork
+server)" hands the same command over from bin/pyker, after an interpreter's start. The other
+pyker rows run with ``PYKER_FORKSERVER=off``, importing pyker at each run as where no server
+runs. The server steps down when pyker's sources change; the row is then discarded, with the
+reason.
 
 With the Debian packages docker.io and podman installed, ``docker run --rm busybox true`` and
 ``podman run --rm busybox true`` are measured too, each on a private store holding the busybox
@@ -39,8 +42,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from _common import (ForkServer, Variant, bootstrap_busybox, loadavg, machine, measure, pyker_env,
-                     row, run, tail)
+from _common import (REPO, ForkServer, Variant, bootstrap_busybox, loadavg, machine, measure,
+                     pyker_env, row, run, tail)
 from _engines import NetNs, podman_run_flags, podman_store, start_docker, workspace
 from _engines import versions as engine_versions
 
@@ -78,13 +81,17 @@ def variants(tmp: Path, python: Path, bundle: Path) -> list[Variant]:
     # --network none: the same namespaces as runc's bundle (a network namespace with lo only);
     # the bridge rows below measure what a network adds.
     run_true = ["run", "--rm", "--network", "none", "busybox", "true"]
+    missing = "" if script.exists() else f"no pyker program {script}: make venv"
+    served = pyker_env(tmp, bytecode=True, forkserver=True)
     out = [
-        Variant("pyker (console script)", [str(script), *run_true], env,
-                skip="" if script.exists() else f"no console script {script}: pip install -e ."),
-        Variant(FORK_ROW, [str(script), *run_true],
-                pyker_env(tmp, bytecode=True, forkserver=True),
-                note="the same program, handing the command to a fork server",
-                skip="" if script.exists() else f"no console script {script}: pip install -e ."),
+        Variant("pyker (no server)", [str(script), *run_true], env, skip=missing,
+                note="the pyker program runs the command itself (imports pyker)"),
+        Variant(FORK_ROW, [str(script), *run_true], served, skip=missing,
+                note="the same program handing the command to a fork server"
+                     + (" (C client)" if _is_elf(script) else " (Python client)")),
+        Variant("pyker (Python client, fork server)",
+                [str(python), str(REPO / "bin" / "pyker"), *run_true], served,
+                note="bin/pyker: an interpreter starts before the hand-over"),
         Variant("pyker (python -m pyker)", [str(python), "-m", "pyker", *run_true], env),
         Variant("pyker (-m, no bytecode cache)", [str(python), "-m", "pyker", *run_true], cold,
                 note="pyker compiled at each run: PYTHONDONTWRITEBYTECODE, no __pycache__"),
@@ -105,6 +112,14 @@ def variants(tmp: Path, python: Path, bundle: Path) -> list[Variant]:
                                                  "/bin/true"],
                        note="namespaces without a runtime"))
     return out
+
+
+def _is_elf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def engines(tmp: Path, stack: ExitStack, python: Path) -> list[Variant]:
@@ -222,7 +237,9 @@ def main() -> int:
         measure(vs, args.runs, args.warmup)
         for served, server in servers:
             if not served.skip and (stepped_down := server.check()):
-                served.skip = f"{stepped_down} ({len(served.times)} samples discarded)"
+                for v in vs:  # every row this server served (its run root, its env)
+                    if v.env is served.env:
+                        v.skip = f"{stepped_down} ({len(v.times)} samples discarded)"
             server.stop()
         result = report(vs, args.runs, args.warmup)
         result["loadavg_before"], result["loadavg_after"] = before, loadavg()

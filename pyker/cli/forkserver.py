@@ -21,7 +21,6 @@ One process, one thread, a selectors loop: forking from a multi-threaded process
 
 from __future__ import annotations
 
-import marshal
 import os
 import selectors
 import signal
@@ -31,7 +30,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyker.cli.client import PROTOCOL
+from pyker.cli.client import decode_request
 
 PACKAGE = Path(__file__).resolve().parent.parent
 _MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
@@ -150,15 +149,7 @@ class Server:
 
     @staticmethod
     def _parse(body: bytes, fds: list[int]):
-        if len(fds) != 4:
-            return None
-        try:
-            protocol, argv, env, umask = marshal.loads(body)
-        except (ValueError, EOFError, TypeError):
-            return None
-        if protocol != PROTOCOL:
-            return None
-        return argv, env, umask
+        return decode_request(body) if len(fds) == 4 else None
 
     def _relay(self, cmd: Command) -> None:
         """A signal to pass on (``S<n>``), or the client's end: its command goes with it."""

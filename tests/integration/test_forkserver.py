@@ -1,12 +1,15 @@
 """The fork server: commands handed to it behave as when ``pyker`` runs them itself.
 
 Each test module gets a server of its own (private run root and data root); the ``pyker``
-program (bin/pyker, through pyker.cli.client) is what the tests run, as a user would.
+program is what the tests run, as a user would, in both its forms: the Python client
+(bin/pyker, through pyker.cli.client) and the C one (pyker/cli/client.c, built here with the
+host's compiler for this interpreter).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,11 +22,27 @@ from conftest import REPO, enter_tests_netns
 
 pytestmark = pytest.mark.requires("root", "overlay", "busybox")
 
-CLIENT = [sys.executable, str(REPO / "bin" / "pyker")]
+CLIENT: list[str] = []  # the client of the current parameter (fixture `client`)
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def client(request, tmp_path_factory) -> list[str]:
+    if request.param == "python":
+        CLIENT[:] = [sys.executable, str(REPO / "bin" / "pyker")]
+    else:
+        cc = shutil.which(os.environ.get("CC", "cc"))
+        if cc is None:
+            pytest.skip("the C client needs a C compiler: apt-get install -y gcc libc6-dev")
+        binary = tmp_path_factory.mktemp("client") / "pyker"
+        subprocess.run([cc, "-O2", "-Wall", "-Wextra", "-Werror",
+                        f'-DPYKER_PYTHON="{sys.executable}"', "-o", str(binary),
+                        str(REPO / "pyker" / "cli" / "client.c")], check=True)
+        CLIENT[:] = [str(binary)]
+    return CLIENT
 
 
 @pytest.fixture(scope="module")
-def env(pk) -> dict[str, str]:
+def env(pk, client) -> dict[str, str]:
     run_root = Path(pk.env["PYKER_DATA_ROOT"]).parent / "fs-run"
     env = {**pk.env, "PYKER_RUN_ROOT": str(run_root)}
     subprocess.run([*CLIENT, "system", "forkserver", "start"], env=env, check=True,
@@ -60,6 +79,23 @@ def test_status_names_the_running_server(env):
 def test_output_and_exit_status_come_back(env):
     assert run(env, "run", "--rm", "busybox", "echo", "hello").stdout == b"hello\n"
     assert run(env, "run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+
+
+def test_arguments_and_environment_travel_as_bytes(env):
+    """Neither UTF-8 nor text: what the kernel gave the client is what the container gets."""
+    odd = {**env, "ODD": "caf\udce9"}  # the byte 0xe9 alone, as os.environ decodes it
+    proc = run(odd, "run", "--rm", "-e", "ODD", "busybox", "sh", "-c",
+               'printf "%s|%s" "$1" "$ODD"', "sh", "\udcff=x")
+    assert proc.stdout == b"\xff=x|caf\xe9", proc.stderr
+
+
+def test_a_request_over_the_servers_limit_runs_in_the_client(env):
+    # Over 1 MiB in all, in entries under the kernel's 128 KiB a string (MAX_ARG_STRLEN).
+    big = {**env, **{f"BIG{i}": "x" * 100_000 for i in range(11)}}
+    proc = run(big, "run", "--rm", "busybox", "echo", "here")
+    assert proc.stdout == b"here\n", proc.stderr
+    assert server_pid(env)  # the server is still the same one, still answering
+    assert run(env, "system", "forkserver", "status").returncode == 0
 
 
 def test_the_command_reads_the_clients_stdin(env):
