@@ -7,13 +7,14 @@ pyker.runtime.userns). Then:
 
  1. a new session (setsid) and the stdio descriptors (a terminal comes after step 3);
  2. the other namespaces: mount, UTS, IPC, network (unless ``--network host``);
- 3. the filesystem view (pyker.runtime.rootfs): mounts and devices; then it waits until the
-    monitor has put it in its cgroup, unshares the cgroup namespace, mounts the cgroup view,
-    and goes on: pivot_root, masked paths;
+ 3. the filesystem view (pyker.runtime.rootfs): mounts and devices, the cgroup view,
+    pivot_root, masked paths;
  4. hostname, sysctls, rlimits, OOM score;
  5. the working directory and the executable, looked up in the container's own PATH;
- 6. seccomp, capabilities and the user (in the order that keeps each step possible);
- 7. every descriptor but stdio closed, then execve.
+ 6. a wait until the monitor has put it in its cgroup (with a cgroup namespace of its own:
+    before the cgroup view of step 3, then the namespace is made);
+ 7. seccomp, capabilities and the user (in the order that keeps each step possible);
+ 8. every descriptor but stdio closed, then execve.
 
 Everything this process runs is imported before it forks: after pivot_root the host's
 Python files are out of reach. Any failure is written to the error pipe as ``<exit code> <message>`` and the process exits:
@@ -73,19 +74,23 @@ def _unshare(spec: Spec) -> None:
         set_up("lo")
 
 
+def _private_cgroupns(spec: Spec) -> bool:
+    return any(ns.type == "cgroup" and not ns.path for ns in spec.linux.namespaces)
+
+
 def _join_cgroup(spec: Spec, go_fd: int) -> None:
     """Wait for the monitor to move this process into the container's cgroup.
 
     Moving a process between cgroups waits for an RCU grace period (the threadgroup rwsem):
-    14-30 ms here, runc pays it too. The mounts before this point do not depend on the
-    cgroup, so they overlap that wait instead of following it. Nothing of the container's
-    own runs before the move: exec comes long after. The cgroup namespace is made after the
-    move, so that its root is the container's cgroup.
+    10-30 ms here, runc pays it too. The set-up that does not depend on the cgroup (mounts,
+    pivot, hostname, limits: everything but privileges and exec, see :func:`run`) overlaps
+    that wait instead of following it. Nothing of the container's own runs before the move.
+    The cgroup namespace is made after the move, so that its root is the container's cgroup.
     """
     if os.read(go_fd, 1) != b"1":  # the monitor died or refused: do not run unconfined
         os._exit(125)
     os.close(go_fd)
-    if any(ns.type == "cgroup" and not ns.path for ns in spec.linux.namespaces):
+    if _private_cgroupns(spec):
         unshare(CloneFlag.CLONE_NEWCGROUP)
 
 
@@ -184,7 +189,12 @@ def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
             join_namespaces(spec)
         _unshare(spec)
         container_fs.prepare(spec, rootfs=rootfs)
-        _join_cgroup(spec, go_fd)
+        # A cgroup namespace's root is the cgroup it is made in, and /sys/fs/cgroup is
+        # mounted from inside it: then the move comes first. Else as late as can be, before
+        # the privileges go (seccomp may deny even the read of the monitor's "go").
+        early = _private_cgroupns(spec)
+        if early:
+            _join_cgroup(spec, go_fd)
         container_fs.mount_cgroups(spec, rootfs=rootfs)
         container_fs.pivot(rootfs)
         container_fs.finish(spec)
@@ -197,6 +207,8 @@ def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
         _oom_score(spec)
         _cwd(spec)
         exe = find_executable(spec.process.args[0], spec.process.env)
+        if not early:
+            _join_cgroup(spec, go_fd)
         privileges.drop(spec, seccomp)
         os.chdir(spec.process.cwd)
         default_signals()
