@@ -8,7 +8,8 @@ has imported every pyker module; for a command it forks, and the child becomes w
 resolved twice), environment, umask and argv, a session of its own, pyker's usual CLI entry
 point. So the engine stays daemonless (DESIGN.md): the server holds no state of
 containers or images — every command reads the data root as it would when run directly —
-and it only saves the interpreter start and the imports, ~250 ms a command.
+and it only saves the interpreter start and the imports, ~250 ms a command. Whether the
+sources changed is :mod:`pyker.cli.sourcewatch`'s answer (inotify).
 
 Only a client of the server's own uid is served (SO_PEERCRED; the socket is 0600 too). A
 signal the client receives is passed on to its command; a client that disappears (killed)
@@ -31,25 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyker.cli.client import decode_request
+from pyker.cli.sourcewatch import PACKAGE, SourceWatch
 
-PACKAGE = Path(__file__).resolve().parent.parent
 _MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
 NAMESPACES = ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup")
-
-
-def source_stamp(top: str = str(PACKAGE)) -> float:
-    """The newest mtime among pyker's source files (a change makes the server step down).
-
-    os.scandir, not pathlib: it runs before every command (~150 files, well under 1 ms).
-    """
-    newest = 0.0
-    with os.scandir(top) as entries:
-        for entry in entries:
-            if entry.name.endswith(".py"):
-                newest = max(newest, entry.stat().st_mtime)
-            elif entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
-                newest = max(newest, source_stamp(entry.path))
-    return newest
 
 
 def preload() -> None:
@@ -80,7 +66,7 @@ class Command:
 @dataclass(slots=True)
 class Server:
     listener: socket.socket
-    stamp: float
+    sources: SourceWatch
     sel: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     commands: dict[int, Command] = field(default_factory=dict)  # by pid
     stopping: bool = False
@@ -111,7 +97,7 @@ class Server:
             return
         try:
             request = self._parse(body, fds)
-            if request is None or self.stopping or source_stamp() != self.stamp:
+            if request is None or self.stopping or self.sources.changed():
                 conn.send(b"no")  # the client runs the command itself
                 if request is not None and not self.stopping:
                     self._stop()   # stale code: step down once the running commands end
@@ -239,6 +225,7 @@ def _reopen_stdio() -> None:
 def run(path: Path) -> None:
     """Serve on ``path`` until stopped (SIGTERM, or stale sources), then remove it."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sources = SourceWatch()  # before the imports: a change while they run counts too
     preload()
     # Every object alive now goes to the collector's permanent generation: a collection in
     # a child then never walks (and so never copies-on-write) the server's pages.
@@ -246,7 +233,6 @@ def run(path: Path) -> None:
 
     gc.collect()
     gc.freeze()
-    stamp = source_stamp()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     path.unlink(missing_ok=True)
     old_umask = os.umask(0o177)
@@ -255,7 +241,7 @@ def run(path: Path) -> None:
     finally:
         os.umask(old_umask)
     listener.listen(64)
-    server = Server(listener=listener, stamp=stamp)
+    server = Server(listener=listener, sources=sources)
     signal.signal(signal.SIGTERM, lambda *_: server._stop())
     signal.signal(signal.SIGINT, lambda *_: server._stop())
     try:
