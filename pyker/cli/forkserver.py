@@ -189,18 +189,22 @@ def _child(server: Server, conn: socket.socket, request, fds: list[int]) -> None
             os.dup2(fd, target)
         os.fchdir(fds[3])
         # The server's sockets are let go of (detach: no close by a later finaliser, which
-        # could hit a reused descriptor number), then every inherited descriptor is closed.
+        # could hit a reused descriptor number), then every inherited descriptor is closed
+        # but a copy of the client's socket, on which the command reports its end.
+        report = os.dup(conn.fileno())  # not inheritable: no program it execs gets it
         for sock in (conn, server.listener, *(c.conn for c in server.commands.values())):
             if sock.fileno() >= 0:
                 sock.detach()
-        os.closerange(3, 65536)
+        os.closerange(3, report)
+        os.closerange(report + 1, 65536)
         os.umask(umask)
         os.environ.clear()
         os.environ.update(env)
         sys.argv = ["pyker", *argv]
         _reopen_stdio()
-        from pyker.cli.main import main
+        from pyker.cli.main import main, report_exit_to
 
+        report_exit_to(report)
         main()  # ends with os._exit
     except BaseException:  # noqa: BLE001 — a forked child must never return into the server
         import traceback

@@ -132,6 +132,32 @@ def test_the_command_is_the_servers_child_not_the_clients(env):
         assert client.wait(timeout=30) == 0
 
 
+def _unix_socket_paths(pid: int) -> list[str]:
+    """The bound path of each unix socket ``pid`` holds ("" for an unnamed one)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    paths = {}
+    for line in Path(f"/proc/{pid}/net/unix").read_text().splitlines()[1:]:  # its netns
+        fields = line.split()
+        paths[fields[6]] = fields[7] if len(fields) > 7 else ""
+    return sorted(paths.get(inode, "?") for inode in inodes)
+
+
+def test_the_commands_report_socket_stays_out_of_the_monitor(env):
+    """The command tells its client its end on a copy of the client's socket; the monitor it
+    forks for a detached container keeps only its own attach socket."""
+    assert run(env, "run", "-d", "--name", "fdcheck", "busybox", "sleep", "60").returncode == 0
+    try:
+        init = int(run(env, "inspect", "-f", "{{.State.Pid}}", "fdcheck").stdout)
+        monitor = int(Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert [p.rsplit("/", 1)[-1] for p in _unix_socket_paths(monitor)] == ["attach.sock"]
+    finally:
+        run(env, "rm", "-f", "fdcheck")
+
+
 def test_a_signal_to_the_client_reaches_the_container(env):
     script = "trap 'exit 7' TERM; echo ready; sleep 30 & wait"
     with popen(env, "run", "--rm", "busybox", "sh", "-c", script, stdout=subprocess.PIPE,
