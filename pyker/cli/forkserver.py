@@ -139,6 +139,10 @@ class Server:
 
     def _relay(self, cmd: Command) -> None:
         """A signal to pass on (``S<n>``), or the client's end: its command goes with it."""
+        if self.commands.get(cmd.pid) is not cmd:
+            # Ended in this same select round (_ended closed the socket): the client, told
+            # by the command itself, may have left at the very moment its command ended.
+            return
         try:
             message = cmd.conn.recv(64)
         except OSError:

@@ -23,6 +23,7 @@ WATCHED = (Mask.IN_MODIFY | Mask.IN_ATTRIB | Mask.IN_CLOSE_WRITE | Mask.IN_MOVED
            | Mask.IN_MOVED_TO | Mask.IN_CREATE | Mask.IN_DELETE | Mask.IN_DELETE_SELF
            | Mask.IN_MOVE_SELF | Mask.IN_ONLYDIR)
 #: The watched directory itself went away, or events were lost: assume a change.
+_ENTRIES = Mask.IN_CREATE | Mask.IN_DELETE | Mask.IN_MOVED_FROM | Mask.IN_MOVED_TO
 _ALWAYS = Mask.IN_Q_OVERFLOW | Mask.IN_DELETE_SELF | Mask.IN_MOVE_SELF
 
 
@@ -52,7 +53,9 @@ def matters(mask: Mask, name: str) -> bool:
     if mask & _ALWAYS:
         return True
     if mask & Mask.IN_ISDIR:
-        return name != "__pycache__"  # a package added, removed or renamed
+        # A package added, removed or renamed. Not IN_ATTRIB: a subdirectory's link count
+        # changes when its first __pycache__ is made, which changes no source.
+        return name != "__pycache__" and bool(mask & _ENTRIES)
     return name.endswith(".py")
 
 

@@ -148,7 +148,10 @@ def spawn(plan: Plan, cgroup) -> Started:
             except Exception as err:  # noqa: BLE001 — reported below, with the init's own words
                 refused = err
             else:
-                os.write(go_w, b"1")
+                try:
+                    os.write(go_w, b"1")
+                except BrokenPipeError as err:  # the init failed first: its report says why
+                    refused = err
     finally:
         os.close(go_w)  # without "go", the init exits 125
     if console is not None:

@@ -15,6 +15,8 @@ from pyker.cli.sourcewatch import SourceWatch
 def tree(tmp_path: Path) -> Path:
     top = tmp_path / "pkg"
     (top / "sub" / "__pycache__").mkdir(parents=True)
+    (top / "bare").mkdir()  # a package no interpreter has written bytecode for yet
+    (top / "bare" / "__init__.py").write_text("")
     (top / "__init__.py").write_text("")
     (top / "sub" / "mod.py").write_text("x = 1\n")
     return top
@@ -34,6 +36,8 @@ def watch(request, tree: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_nothing_changed(watch: SourceWatch, tree: Path) -> None:
     (tree / "sub" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"bytecode")
+    # A first __pycache__ in a package: its link count (an IN_ATTRIB on it) changes.
+    (tree / "bare" / "__pycache__").mkdir()
     (tree / "notes.txt").write_text("not a source")
     assert not watch.changed()
 
