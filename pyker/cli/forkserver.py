@@ -206,15 +206,46 @@ def _child(server: Server, conn: socket.socket, request, fds: list[int]) -> None
         os.environ.update(env)
         sys.argv = ["pyker", *argv]
         _reopen_stdio()
-        from pyker.cli.main import main, report_exit_to
+        from pyker.cli.main import main, on_exit
 
-        report_exit_to(report)
+        _ExitReport(report).install(on_exit)
         main()  # ends with os._exit
     except BaseException:  # noqa: BLE001 — a forked child must never return into the server
         import traceback
 
         traceback.print_exc()
     os._exit(125)
+
+
+class _ExitReport:
+    """Send ``X<status>`` on the client's socket once the command is done, output flushed.
+
+    The server sends it too, after reaping the process; this one comes before the kernel
+    tears down the forked copy of the server (~2 ms), which the client need not wait for.
+    Processes the command forks (monitors) close their copy: only the command reports.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def install(self, on_exit) -> None:
+        on_exit(self.send)
+        os.register_at_fork(after_in_child=self.forget)
+
+    def send(self, status: int) -> None:
+        if self.fd >= 0:
+            try:
+                os.write(self.fd, b"X%d" % (status & 0xFF))
+            except OSError:  # the client is gone: nobody to tell
+                pass
+
+    def forget(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
 
 
 def _reopen_stdio() -> None:

@@ -170,34 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code  # not reached
 
 
-# The fork server's child: the socket of the client waiting for this command (else -1).
-_report_fd = -1
+# Called with the exit status once output is flushed, just before os._exit (see on_exit).
+_exit_hooks: list[Callable[[int], None]] = []
 
 
-def report_exit_to(fd: int) -> None:
-    """Send ``X<status>`` on ``fd`` once the command is done, output flushed.
-
-    The fork server sends it too, after reaping the process; this one comes before the
-    kernel tears down the forked copy of the server (~2 ms), which the client need not wait
-    for. Processes the command forks (monitors) close their copy: only the command reports.
-    """
-    import os
-
-    global _report_fd
-    _report_fd = fd
-    os.register_at_fork(after_in_child=_forget_report)
-
-
-def _forget_report() -> None:
-    import os
-
-    global _report_fd
-    if _report_fd >= 0:
-        try:
-            os.close(_report_fd)
-        except OSError:
-            pass
-        _report_fd = -1
+def on_exit(hook: Callable[[int], None]) -> None:
+    """Have ``hook(status)`` called when the program ends through :func:`main`, its output
+    flushed; the fork server's child reports its status to the waiting client this way."""
+    _exit_hooks.append(hook)
 
 
 def _exit_now(code: int) -> None:
@@ -208,11 +188,8 @@ def _exit_now(code: int) -> None:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (`pyker ps | head -1`) or stream
             pass
-    if _report_fd >= 0:
-        try:
-            os.write(_report_fd, b"X%d" % (code & 0xFF))
-        except OSError:  # the client is gone: nobody to tell
-            pass
+    for hook in _exit_hooks:
+        hook(code)
     os._exit(code)
 
 
