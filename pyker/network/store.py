@@ -17,101 +17,21 @@ This module holds state only; creating the bridge and the veths is the caller's 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Network
+from dataclasses import replace
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from pyker.errors import NetworkError, NetworkNotFound, StoreCorrupt
 from pyker.fs import atomic, lock
 from pyker.network import ipam
+from pyker.network.records import (DEFAULT_BRIDGE, DEFAULT_NAME, DEFAULT_OPTIONS, NAME_RE,
+                                   PREDEFINED, SHORT_ID, Endpoint, Network,
+                                   with_predefined)
 from pyker.runtime.logs import rfc3339_nano
-
-PREDEFINED = ("bridge", "host", "none")
-DEFAULT_NAME = "bridge"
-DEFAULT_BRIDGE = "pyker0"
-ZERO_TIME = "0001-01-01T00:00:00Z"
-# Short ids (12 characters, Docker's) name a container in DNS; shorter prefixes do not.
-SHORT_ID = 12
-NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-
-_DEFAULT_OPTIONS = {
-    "com.docker.network.bridge.default_bridge": "true",
-    "com.docker.network.bridge.enable_icc": "true",
-    "com.docker.network.bridge.enable_ip_masquerade": "true",
-    "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-    "com.docker.network.bridge.name": DEFAULT_BRIDGE,
-    "com.docker.network.driver.mtu": "1500",
-}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoint:
-    """A container's attachment to one network."""
-
-    ip: str
-    mac: str
-    aliases: tuple[str, ...] = ()
-    veth: str = ""             # host-side veth name, for cleanup
-    name: str = ""             # the container's name (DNS answers for it)
-    endpoint_id: str = ""      # 64 hex, Docker's EndpointID
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Network:
-    id: str
-    name: str
-    driver: str = "bridge"
-    scope: str = "local"
-    subnet: str = ""           # "" for host and none
-    gateway: str = ""
-    ip_range: str = ""
-    aux: dict[str, str] = field(default_factory=dict, hash=False)
-    configured: bool = False   # subnet given by the user (--subnet, bip): --ip is allowed
-    internal: bool = False
-    attachable: bool = False
-    labels: dict[str, str] = field(default_factory=dict, hash=False)
-    options: dict[str, str] = field(default_factory=dict, hash=False)
-    created: str = ZERO_TIME
-    bridge: str = ""           # the bridge interface: pyker0 or br-<id[:12]>
-    endpoints: dict[str, Endpoint] = field(default_factory=dict, hash=False)
-
-    @property
-    def predefined(self) -> bool:
-        return self.name in PREDEFINED
-
-    def ipam(self) -> ipam.IpamConfig:
-        return ipam.IpamConfig(
-            subnet=IPv4Network(self.subnet), gateway=IPv4Address(self.gateway),
-            ip_range=IPv4Network(self.ip_range) if self.ip_range else None,
-            aux={k: IPv4Address(v) for k, v in self.aux.items()})
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, doc: dict) -> Network:
-        endpoints = {cid: Endpoint(**{**ep, "aliases": tuple(ep.get("aliases", ()))})
-                     for cid, ep in doc.get("endpoints", {}).items()}
-        known = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
-        return cls(**{**known, "endpoints": endpoints})
-
-
-def _with_predefined(nets: list[Network]) -> list[Network]:
-    """``nets`` and the predefined ``host`` and ``none``: no file, so no random id to keep;
-    their id is derived from their name, the same on every call, and their creation time is
-    the default bridge's (in Docker all three are made at the daemon's first start)."""
-    created = next((n.created for n in nets if n.name == DEFAULT_NAME), ZERO_TIME)
-    extra = [Network(id=hashlib.sha256(f"pyker network {name}".encode()).hexdigest(),
-                     name=name, driver=driver, created=created)
-             for name, driver in (("host", "host"), ("none", "null"))]
-    return nets + extra
-
 
 class NetworkStore:
     """The networks under ``<root>/network/`` (``root`` is the data root)."""
@@ -138,7 +58,7 @@ class NetworkStore:
         """Every network, the predefined ``host`` and ``none`` included, by name.
 
         ``bridge`` appears once written (:meth:`default`)."""
-        return sorted(_with_predefined(self._files()), key=lambda n: n.name)
+        return sorted(with_predefined(self._files()), key=lambda n: n.name)
 
     def get(self, ref: str) -> Network:
         """A network by full id, name or unique id prefix, in Docker's order.
@@ -255,7 +175,7 @@ class NetworkStore:
             config = ipam.IpamConfig(subnet=net, gateway=net.network_address + 1)
         net_id = current.id if current else secrets.token_hex(32)
         net = _from_config(net_id, DEFAULT_NAME, config, configured=bool(bip),
-                           options=dict(_DEFAULT_OPTIONS))
+                           options=dict(DEFAULT_OPTIONS))
         if current is not None:
             net = replace(net, created=current.created)
         self._save(net)
@@ -269,7 +189,7 @@ class NetworkStore:
             NetworkError: a predefined network, or one with containers attached.
         """
         with self._locked() as nets:
-            net = _resolve(_with_predefined(nets), ref)
+            net = _resolve(with_predefined(nets), ref)
             if net.predefined:
                 raise NetworkError(f"{net.name} is a pre-defined network and cannot be removed")
             if net.endpoints:
@@ -298,7 +218,7 @@ class NetworkStore:
             NetworkError: host/none, already attached, ``ip`` refused, no address left.
         """
         with self._locked() as nets:
-            net = _resolve(_with_predefined(nets), network)
+            net = _resolve(with_predefined(nets), network)
             if net.driver != "bridge":
                 raise NetworkError(f"network {net.name} (driver {net.driver}) gives no "
                                    f"address: a container joins it with --network {net.name} "
@@ -325,7 +245,7 @@ class NetworkStore:
             NetworkNotFound: no such network.
         """
         with self._locked() as nets:
-            net = _resolve(_with_predefined(nets), network)
+            net = _resolve(with_predefined(nets), network)
             endpoint = net.endpoints.get(container_id)
             if endpoint is not None:
                 self._save(_without(net, container_id))
