@@ -8,7 +8,7 @@ from grader.exercises import unionfs
 from grader.exercises import volumes
 from grader.exercises import compose
 from grader.exercises import network
-from grader.exercises import dockerfile
+from grader.exercises import dockerfile, image_secrets
 from grader.exercises import monitoring
 from grader.exercises import layers
 from grader.exercises import administration
@@ -23,7 +23,7 @@ ALL: tuple[Exercise, ...] = (*namespaces.EXERCISES, *cgroups.EXERCISES,
                              *volumes.EXERCISES,
                              *compose.EXERCISES,
                              *network.EXERCISES,
-                             *dockerfile.EXERCISES,
+                             *dockerfile.EXERCISES, *image_secrets.EXERCISES,
                              *monitoring.EXERCISES,
                              *layers.EXERCISES,
                              *administration.EXERCISES,

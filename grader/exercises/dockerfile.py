@@ -1,4 +1,5 @@
-"""TP 08, Dockerfile: the student's images judged by their config and by running them.
+"""TP 08, Dockerfile: the student's images judged by their config and by running them
+(``no-secrets``, the second exercise, is in :mod:`grader.exercises.image_secrets`).
 
 ``app-image`` reads the config of the image ``n08-app`` as ``pyker image inspect`` gives it
 (User, WorkingDir, ExposedPorts, Entrypoint, Cmd, Healthcheck), then runs it in throwaway
@@ -7,18 +8,12 @@ the server's process must run as uid 1000 (``Uid:`` of /proc/PID/status), the en
 monitor must call it healthy, the health test must fail where no server listens, the run
 arguments must reach httpd through the exec-form ENTRYPOINT, the site's files must belong to
 the user.
-
-``no-secrets`` lists the files of the image ``n08-site`` (``find`` in a container of it) and
-then walks every layer directory of the image store, because a secret removed by a later
-``RUN rm`` still sits, whole, in the layer that COPY made.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,20 +37,12 @@ PAGE_MARK = "Bonjour depuis n08-app"     # in labs/08-dockerfile/app/www/index.h
 HEALTH_WAIT = 30.0                  # seconds for the health monitor to say healthy
 PROBE = "n08-verif"                 # the grader's own containers, removed after each check
 
-SITE_IMAGE = "n08-site"
-SITE_DIR = "site"
-SITE_IGNORE = f"{SITE_DIR}/.dockerignore"
-SITE_ROOT = "/site"
-SECRETS = (".env", "secrets/cle-privee.pem", "secrets/jeton-api.txt")
-PUBLIC_KEY = "secrets/cle.pub"
-SITE_FILES = ("index.html", "style.css", "pages/a-propos.html", "images/logo.svg")
 BUILD_APP = f"pyker build -t {APP_IMAGE} labs/{LAB}/{APP_DIR}"
-BUILD_SITE = f"pyker build -t {SITE_IMAGE} labs/{LAB}/{SITE_DIR}"
 
 
 # -- reading images and running them ----------------------------------------------------------
 
-def _inspect(ctx: Context, image: str, build: str) -> dict:
+def inspect_image(ctx: Context, image: str, build: str) -> dict:
     """``pyker image inspect IMAGE`` as a dict.
 
     Raises:
@@ -69,7 +56,7 @@ def _inspect(ctx: Context, image: str, build: str) -> dict:
 
 
 def _config(ctx: Context) -> dict:
-    return _inspect(ctx, APP_IMAGE, BUILD_APP).get("Config") or {}
+    return inspect_image(ctx, APP_IMAGE, BUILD_APP).get("Config") or {}
 
 
 @contextmanager
@@ -246,106 +233,6 @@ def _app_files_owned(ctx: Context) -> Outcome:
     return passed(f"{APP_WORKDIR}/index.html appartient à l'uid {APP_UID}.", **evidence)
 
 
-# -- no-secrets -------------------------------------------------------------------------------
-
-def _site_files(ctx: Context) -> set[str]:
-    """Every path under /site in the image, relative (``secrets/cle.pub``).
-
-    Raises:
-        Unmet: no image, or find could not run in it.
-    """
-    _inspect(ctx, SITE_IMAGE, BUILD_SITE)
-    proc = ctx.pyker("run", "--rm", "--network", "none", "--entrypoint", "find", SITE_IMAGE,
-                     SITE_ROOT)
-    if proc.returncode != 0:
-        raise Unmet(f"find {SITE_ROOT} n'a pas pu lister l'image {SITE_IMAGE} : "
-                    f"{(proc.stdout + proc.stderr).strip()[-200:]}")
-    prefix = SITE_ROOT + "/"
-    return {line[len(prefix):] for line in proc.stdout.splitlines() if line.startswith(prefix)}
-
-
-def _site_present(ctx: Context) -> Outcome:
-    files = _site_files(ctx)
-    if "index.html" not in files:
-        return failed(f"l'image {SITE_IMAGE} n'a pas de {SITE_ROOT}/index.html : le site n'y "
-                      "est pas.", files=sorted(files))
-    return passed(f"l'image {SITE_IMAGE} contient le site ({len(files)} chemins sous "
-                  f"{SITE_ROOT}).", files=sorted(files))
-
-
-def _absent(ctx: Context, names: tuple[str, ...], what: str) -> Outcome:
-    files = _site_files(ctx)
-    found = [n for n in names if n in files]
-    if found:
-        return failed(f"{what} dans l'image : {', '.join(SITE_ROOT + '/' + n for n in found)}.",
-                      found=found)
-    return passed(f"aucun de ces fichiers dans l'image : {', '.join(names)}.")
-
-
-def _no_env(ctx: Context) -> Outcome:
-    return _absent(ctx, (".env",), "le fichier d'environnement est")
-
-
-def _no_private(ctx: Context) -> Outcome:
-    return _absent(ctx, SECRETS[1:], "des secrets sont")
-
-
-def _public_key_kept(ctx: Context) -> Outcome:
-    files = _site_files(ctx)
-    if PUBLIC_KEY not in files:
-        return failed(f"{SITE_ROOT}/{PUBLIC_KEY} manque : la clé publique doit rester (le site "
-                      "la sert).", files=sorted(files))
-    return passed(f"{SITE_ROOT}/{PUBLIC_KEY} est dans l'image.")
-
-
-def _no_logs(ctx: Context) -> Outcome:
-    logs = sorted(f for f in _site_files(ctx) if f.endswith(".log"))
-    if logs:
-        return failed(f"des journaux sont dans l'image : "
-                      f"{', '.join(SITE_ROOT + '/' + f for f in logs)}.", found=logs)
-    return passed("aucun fichier .log dans l'image.")
-
-
-def _site_complete(ctx: Context) -> Outcome:
-    files = _site_files(ctx)
-    missing = [f for f in SITE_FILES if f not in files]
-    if missing:
-        return failed(f"des fichiers du site manquent : "
-                      f"{', '.join(SITE_ROOT + '/' + f for f in missing)} (la règle est trop "
-                      "large).", missing=missing)
-    return passed("toutes les pages, la feuille de style et le logo sont là.")
-
-
-def _regular_files_named(root: Path, names: set[str]) -> list[str]:
-    """Paths under ``root`` of regular files whose name is in ``names`` (a whiteout, the
-    0:0 character device a deletion leaves, is not the file)."""
-    found = []
-    for directory, _dirs, files in os.walk(root):
-        for name in files:
-            path = Path(directory, name)
-            if name in names and stat.S_ISREG(path.lstat().st_mode):
-                found.append(str(path.relative_to(root)))
-    return found
-
-
-def _not_in_layers(ctx: Context) -> Outcome:
-    from pyker.errors import ImageNotFound
-
-    try:
-        image = ctx.engine.images.resolve(SITE_IMAGE)
-    except ImageNotFound:
-        raise Unmet(f"l'image {SITE_IMAGE} n'existe pas : construisez-la avec "
-                    f"« {BUILD_SITE} ».") from None
-    names = {Path(s).name for s in SECRETS}
-    layers = ctx.engine.images.layers_of(image)
-    hits = {f"couche {i + 1}/{len(layers)}": found for i, layer in enumerate(layers)
-            if (found := _regular_files_named(layer.path, names))}
-    if hits:
-        where = "; ".join(f"{k} : {', '.join(v)}" for k, v in hits.items())
-        return failed(f"un secret reste dans une couche de l'image ({where}) : un RUN rm "
-                      "plus loin le cache sans l'effacer.", layers=hits)
-    return passed(f"aucune des {len(layers)} couches ne contient de secret.")
-
 
 EXERCISES = (
     Exercise(
@@ -385,37 +272,5 @@ EXERCISES = (
                "STATUS dit healthy) et pyker exec essai id.",
                "pyker image inspect -f '{{json .Config}}' n08-app montre tout ce que le "
                "correcteur lit."),
-    ),
-    Exercise(
-        lab=LAB, id="no-secrets", title="Pas de secrets dans l'image",
-        statement=f"Écrivez labs/{LAB}/{SITE_IGNORE} pour que l'image {SITE_IMAGE}, construite "
-                  f"avec le Dockerfile fourni ({BUILD_SITE}), ne contienne ni .env, ni les "
-                  f"secrets de secrets/ (sauf la clé publique {PUBLIC_KEY}), ni aucun journal "
-                  "*.log, et garde tout le reste du site.",
-        points=6, student_files=(f"{LAB}/{SITE_IGNORE}",),
-        checks=(
-            Check(id="image", run=_site_present,
-                  description=f"l'image {SITE_IMAGE} existe et contient le site",
-                  hint=f"Construisez depuis le dossier du site : {BUILD_SITE}"),
-            Check(id="no-env", run=_no_env,
-                  description=".env n'est pas dans l'image",
-                  hint="Une ligne par motif ; un nom commençant par un point se cite tel quel."),
-            Check(id="no-secrets", run=_no_private,
-                  description="ni la clé privée ni le jeton de secrets/",
-                  hint="Un dossier entier s'exclut par son nom (secrets ou secrets/)."),
-            Check(id="public-key-kept", run=_public_key_kept,
-                  description=f"{PUBLIC_KEY} est gardée",
-                  hint="Une ligne !motif fait une exception ; elle doit venir après la règle "
-                       "qu'elle défait."),
-            Check(id="no-logs", hidden=True, run=_no_logs,
-                  description="aucun fichier *.log, à aucun niveau"),
-            Check(id="site-complete", hidden=True, run=_site_complete,
-                  description="les pages, le style et le logo sont là"),
-            Check(id="not-in-layers", hidden=True, run=_not_in_layers,
-                  description="aucune couche de l'image ne contient de secret"),
-        ),
-        hints=("*.log ne vise que la racine du contexte : **/*.log vise tous les niveaux.",
-               f"pyker run --rm --entrypoint find {SITE_IMAGE} {SITE_ROOT} liste ce que COPY . "
-               "a mis dans l'image."),
     ),
 )
