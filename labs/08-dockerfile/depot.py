@@ -3,7 +3,7 @@ sur 127.0.0.1 qui répond à apt avec les fichiers que cette VM a déjà téléc
 
 Pourquoi. Le notebook tourne aussi sans Internet (le correcteur et ``make test`` le lancent dans
 un espace de noms réseau qui n'a que ``lo``). Un ``RUN apt-get update`` y échouerait. Le
-mandataire donne à apt exactement ce que deb.debian.org lui aurait envoyé :
+mandataire donne à apt exactement ce que le miroir Debian lui aurait envoyé :
 
 - ``dists/bookworm/InRelease`` : le fichier **signé par Debian** que l'hôte a reçu à son
   dernier ``apt-get update`` (``/var/lib/apt/lists/``) ; apt vérifie la signature avec les
@@ -14,7 +14,11 @@ mandataire donne à apt exactement ce que deb.debian.org lui aurait envoyé :
   (``/var/cache/apt/archives/``), identique octet pour octet à celui du miroir.
 
 Tout le reste (``Packages.xz``, un paquet absent du cache…) reçoit un 404, comme d'un miroir
-incomplet : apt passe au format suivant ou échoue avec son propre message. Rien ne part vers
+incomplet : apt passe au format suivant ou échoue avec son propre message. Le miroir n'est écrit
+nulle part ici : c'est celui de la configuration d'apt de l'hôte (``/etc/apt/sources.list*``),
+celui-là même d'où ``pyker bootstrap debian`` a tiré l'image, qu'apt nomme lui-même
+(``apt-get indextargets``) ; le mandataire répond à l'adresse qu'apt lui demande, quel qu'en
+soit l'hôte. Rien ne part vers
 Internet. On s'en sert en passant l'adresse à ``pyker build --build-arg http_proxy=…`` (un
 argument prédéfini : ni ``ARG`` à déclarer, ni trace dans ``history``).
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import lzma
+import re
 import shutil
 import subprocess
 import tempfile
@@ -37,11 +42,26 @@ ARCHIVES = Path("/var/cache/apt/archives")
 
 
 def nom_de_liste(url: str) -> str:
-    """Le nom qu'apt donne, dans /var/lib/apt/lists, au fichier téléchargé depuis ``url`` :
-    ``http://deb.debian.org/debian/dists/bookworm/InRelease`` →
-    ``deb.debian.org_debian_dists_bookworm_InRelease``."""
+    """Le nom qu'apt donne, dans /var/lib/apt/lists, au fichier téléchargé depuis ``url``
+    (``URItoFileName`` d'apt) : sans le schéma ni l'identifiant, les caractères spéciaux
+    en ``%xx``, les ``/`` en ``_`` ; ``http://deb.debian.org/debian/dists/bookworm/InRelease``
+    → ``deb.debian.org_debian_dists_bookworm_InRelease``."""
     morceaux = urlsplit(url)
-    return (morceaux.netloc + morceaux.path).replace("/", "_")
+    hote = morceaux.netloc.rpartition("@")[2]
+    texte = re.sub(r'[\\|{}\[\]<>"^~_=!@#$%&*\x00-\x20\x7f]',
+                   lambda m: "%%%02x" % ord(m.group()), hote + morceaux.path)
+    return texte.replace("/", "_")
+
+
+def index_des_paquets(suite: str = "bookworm") -> str | None:
+    """L'adresse de l'index ``Packages`` de la section main de Debian ``suite``, telle qu'apt
+    la connaît sur cet hôte (``apt-get indextargets`` : le miroir de sa configuration, celui
+    d'où ``pyker bootstrap debian`` a tiré l'image) ; None si apt n'en connaît pas."""
+    sortie = subprocess.run(
+        ["apt-get", "indextargets", "--format", "$(URI)", "Identifier: Packages",
+         "Component: main", f"Release: {suite}"], capture_output=True, text=True)
+    adresses = sortie.stdout.split()
+    return adresses[0] if sortie.returncode == 0 and adresses else None
 
 
 def nom_en_cache(fichier: str) -> str:
@@ -94,8 +114,8 @@ class Depot:
 
     def paquet_disponible(self, paquet: str, suite: str = "bookworm") -> str | None:
         """Le nom du .deb de ``paquet`` que l'index annonce, s'il est dans le cache de l'hôte."""
-        index = self.index(nom_de_liste(
-            f"http://deb.debian.org/debian/dists/{suite}/main/binary-amd64/Packages"))
+        adresse = index_des_paquets(suite)
+        index = self.index(nom_de_liste(adresse)) if adresse else None
         if index is None:
             return None
         entree = f"Package: {paquet}\n".encode()

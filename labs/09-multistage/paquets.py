@@ -1,7 +1,7 @@
 """Les paquets Debian des constructions du TP 09 (gcc, make, Go), servis sans Internet.
 
 Pourquoi. Le correcteur, ``make test`` et les tests lancent ce TP dans un espace de noms réseau
-qui n'a que ``lo`` : un ``RUN apt-get install gcc`` n'y joindrait pas deb.debian.org. Le dépôt
+qui n'a que ``lo`` : un ``RUN apt-get install gcc`` n'y joindrait pas le miroir Debian. Le dépôt
 hors ligne du TP 08 (``labs/08-dockerfile/depot.py`` : lisez sa présentation) sert alors à apt,
 sur 127.0.0.1, l'index signé de Debian et les ``.deb`` que l'hôte a déjà reçus. Ce module dit
 lesquels il faut ici, les télécharge sur l'hôte une fois pour toutes, et lance une construction
@@ -29,7 +29,6 @@ from urllib.parse import unquote
 
 ICI = Path(__file__).resolve().parent
 DEPOT_PY = ICI.parent / "08-dockerfile" / "depot.py"
-INDEX = "http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages"
 # Le port d'apt-cacher-ng, l'usage pour un mandataire apt. L'adresse du mandataire entre dans
 # la clé de cache du RUN qui lance apt (ARG http_proxy) : un port fixe garde ce cache d'une
 # session à l'autre, un port tiré au hasard le perdrait à chaque fois.
@@ -91,7 +90,9 @@ def versions(depot) -> dict[str, tuple[str, str, str]]:
     Raises:
         FileNotFoundError: l'hôte n'a pas l'index de bookworm (jamais d'apt-get update).
     """
-    index = depot.index(module_depot().nom_de_liste(INDEX))
+    depot_tp08 = module_depot()
+    adresse = depot_tp08.index_des_paquets()
+    index = depot.index(depot_tp08.nom_de_liste(adresse)) if adresse else None
     if index is None:
         raise FileNotFoundError("l'hôte n'a pas l'index de Debian bookworm dans "
                                 f"{depot.listes} : lancez « apt-get update » sur l'hôte")

@@ -46,6 +46,8 @@ def sanitize(text: str) -> str:
      "le profil <labs-dir>/05-seccomp/no-mkdir.json"),
     ("PYKER_DATA_ROOT=/tmp/pyker-lab-ab_12cd/data", "PYKER_DATA_ROOT=<data-dir>"),
     ("Linux 6.18.0-1-cloud-amd64", "Linux <kernel-release>"),
+    ("auxfiles\r\nftp.fr.debian.org_debian_dists_bookworm_InRelease\r\nlock\r\n",
+     "auxfiles\r\n<mirror>_dists_bookworm_InRelease\r\nlock\r\n"),
 ])
 def test_what_varies_is_replaced(raw: str, clean: str) -> None:
     assert sanitize(raw) == clean
