@@ -2,7 +2,8 @@
 
 ``pyker system forkserver start`` runs it in the background; :mod:`pyker.cli.client` (the
 ``pyker`` program) hands it each command over a unix socket in the run directory. The server
-has imported every pyker module; for a command it forks, and the child becomes what
+has imported every pyker module and warmed up (:mod:`pyker.cli.warmup`); a child it forked
+ahead of time (:mod:`pyker.cli.forkchild`) takes each command and becomes what
 ``python -m pyker ARGS`` would have been: the client's stdin/stdout/stderr descriptors
 (received with SCM_RIGHTS), its working directory (an open descriptor, so nothing is
 resolved twice), environment, umask and argv, a session of its own, pyker's usual CLI entry
@@ -32,9 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyker.cli.client import decode_request
+from pyker.cli.forkchild import MAX_REQUEST, Spare, fork_spare
 from pyker.cli.sourcewatch import PACKAGE, SourceWatch
-
-_MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
 NAMESPACES = ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup")
 
 
@@ -69,6 +69,7 @@ class Server:
     sources: SourceWatch
     sel: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     commands: dict[int, Command] = field(default_factory=dict)  # by pid
+    spare: Spare | None = None  # the next command's process, forked ahead (pyker.cli.forkchild)
     stopping: bool = False
 
     def serve(self) -> None:
@@ -78,6 +79,7 @@ class Server:
         signal.set_wakeup_fd(wake_w)
         self.sel.register(wake_r, selectors.EVENT_READ, lambda fd: os.read(fd, 512))
         self.sel.register(self.listener, selectors.EVENT_READ, self._accept)
+        self._refill()
         while not (self.stopping and not self.commands):
             for key, _ in self.sel.select():
                 key.data(key.fileobj)
@@ -91,7 +93,7 @@ class Server:
             conn.close()
             return
         try:
-            body, fds, _, _ = socket.recv_fds(conn, _MAX_REQUEST, 4)
+            body, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 4)
         except OSError:
             conn.close()
             return
@@ -104,20 +106,60 @@ class Server:
                 conn.close()
                 return
             conn.send(b"ok")
-            pid = os.fork()
-            if pid == 0:
-                _child(self, conn, request, fds)  # never returns
+            spare = self._hand_over(body, conn, fds)
         except OSError:
             conn.close()
             return
         finally:
             for fd in fds:
                 os.close(fd)
-        pidfd = os.pidfd_open(pid)
-        command = Command(conn=conn, pid=pid, pidfd=pidfd)
-        self.commands[pid] = command
+        command = Command(conn=conn, pid=spare.pid, pidfd=spare.pidfd)
+        self.commands[spare.pid] = command
         self.sel.register(conn, selectors.EVENT_READ, lambda _c, cmd=command: self._relay(cmd))
-        self.sel.register(pidfd, selectors.EVENT_READ, lambda _f, cmd=command: self._ended(cmd))
+        self.sel.register(spare.pidfd, selectors.EVENT_READ,
+                          lambda _f, cmd=command: self._ended(cmd))
+        self._refill()  # while the command runs: the next client finds its process forked
+
+    def _sockets(self) -> list[socket.socket]:
+        return [self.listener, *(c.conn for c in self.commands.values())]
+
+    def _refill(self) -> None:
+        if self.spare is None and not self.stopping:
+            self.spare = fork_spare(self._sockets())
+            self.sel.register(self.spare.pidfd, selectors.EVENT_READ, self._spare_died)
+
+    def _hand_over(self, body: bytes, conn: socket.socket, fds: list[int]) -> Spare:
+        """The request to the spare, which becomes the command; a spare killed meanwhile is
+        replaced once.
+
+        Raises:
+            OSError: no fresh spare could take it either.
+        """
+        for attempt in (1, 2):
+            spare = self._take_spare()
+            try:
+                spare.hand_over(body, conn, fds)
+                return spare
+            except OSError:
+                spare.discard()
+                if attempt == 2:
+                    raise
+        raise AssertionError("not reached")
+
+    def _take_spare(self) -> Spare:
+        """The spare, now this command's (a fresh one if it was missing)."""
+        self._refill()
+        spare, self.spare = self.spare, None
+        self.sel.unregister(spare.pidfd)
+        return spare
+
+    def _spare_died(self, _pidfd) -> None:
+        """Killed while it waited (nothing of a command's): reaped, replaced at once."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            self.sel.unregister(spare.pidfd)
+            spare.discard()
+        self._refill()
 
     @staticmethod
     def _trusted(conn: socket.socket) -> bool:
@@ -178,98 +220,10 @@ class Server:
             self.stopping = True
             self.sel.unregister(self.listener)
             self.listener.close()
-
-
-def _child(server: Server, conn: socket.socket, request, fds: list[int]) -> None:
-    """Become the command: the client's descriptors, directory, environment, then pyker."""
-    argv, env, umask = request
-    try:
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT,
-                    signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.setsid()
-        for target, fd in enumerate(fds[:3]):
-            os.dup2(fd, target)
-        os.fchdir(fds[3])
-        # The server's sockets are let go of (detach: no close by a later finaliser, which
-        # could hit a reused descriptor number), then every inherited descriptor is closed
-        # but a copy of the client's socket, on which the command reports its end.
-        report = os.dup(conn.fileno())  # not inheritable: no program it execs gets it
-        for sock in (conn, server.listener, *(c.conn for c in server.commands.values())):
-            if sock.fileno() >= 0:
-                sock.detach()
-        os.closerange(3, report)
-        os.closerange(report + 1, 65536)
-        os.umask(umask)
-        _take_environment(env)
-        sys.argv = ["pyker", *argv]
-        _reopen_stdio()
-        from pyker.cli.main import main, on_exit
-
-        _ExitReport(report).install(on_exit)
-        main()  # ends with os._exit
-    except BaseException:  # noqa: BLE001 — a forked child must never return into the server
-        import traceback
-
-        traceback.print_exc()
-    os._exit(125)
-
-
-def _take_environment(env: dict[str, str]) -> None:
-    """Make the process environment ``env``, changing only what differs from the server's:
-    a client usually comes from the same shell, and each os.environ entry set or removed is a
-    putenv/unsetenv and fresh objects (clearing then refilling all of them took ~1 ms)."""
-    current = os.environ
-    for name in [n for n in current if n not in env]:
-        del current[name]
-    for name, value in env.items():
-        if current.get(name) != value:
-            current[name] = value
-
-
-class _ExitReport:
-    """Send ``X<status>`` on the client's socket once the command is done, output flushed.
-
-    The server sends it too, after reaping the process; this one comes before the kernel
-    tears down the forked copy of the server (~2 ms), which the client need not wait for.
-    Processes the command forks (monitors) close their copy: only the command reports.
-    """
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def install(self, on_exit) -> None:
-        on_exit(self.send)
-        os.register_at_fork(after_in_child=self.forget)
-
-    def send(self, status: int) -> None:
-        if self.fd >= 0:
-            try:
-                os.write(self.fd, b"X%d" % (status & 0xFF))
-            except OSError:  # the client is gone: nobody to tell
-                pass
-
-    def forget(self) -> None:
-        if self.fd >= 0:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = -1
-
-
-def _reopen_stdio() -> None:
-    """New sys.std* objects on descriptors 0-2, buffered as Python would for the client's."""
-    import io
-
-    def text(fd: int, mode: str, errors: str, line: bool):
-        return io.TextIOWrapper(io.open(fd, mode + "b", closefd=False), encoding="utf-8",
-                                errors=errors, line_buffering=line)
-
-    sys.stdin = text(0, "r", "strict", False)
-    sys.stdout = text(1, "w", "strict", os.isatty(1))
-    sys.stderr = text(2, "w", "backslashreplace", True)
+            if self.spare is not None:
+                self.sel.unregister(self.spare.pidfd)
+                self.spare.discard()
+                self.spare = None
 
 
 def run(path: Path) -> None:

@@ -61,6 +61,25 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def spares(server: int) -> list[int]:
+    """The server's children still waiting for a command: their stdout is the server's
+    own (its log), where a command's is its client's."""
+    log = os.readlink(f"/proc/{server}/fd/1")
+    found = []
+    for child in children(server):
+        try:
+            if os.readlink(f"/proc/{child}/fd/1") == log:
+                found.append(child)
+        except FileNotFoundError:  # a command that just ended, not reaped yet
+            pass
+    return found
+
+
+def commands(server: int) -> list[int]:
+    waiting = set(spares(server))
+    return [c for c in children(server) if c not in waiting]
+
+
 def run(env, *args: str, **kw) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*CLIENT, *args], env=env, capture_output=True, timeout=60,
                           preexec_fn=enter_tests_netns, **kw)
@@ -124,9 +143,9 @@ def test_the_command_is_the_servers_child_not_the_clients(env):
                    stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not children(server_pid(env)) and time.monotonic() < deadline:
+        while not commands(server_pid(env)) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert children(server_pid(env)), "no command running under the server"
+        assert commands(server_pid(env)), "no command running under the server"
         assert children(client.pid) == []
     finally:
         assert client.wait(timeout=30) == 0
@@ -171,7 +190,7 @@ def test_a_killed_client_takes_its_command_along(env):
     with popen(env, "run", "busybox", "sh", "-c", "echo ready; sleep 60",
                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
         assert client.stdout.readline() == b"ready\n"
-        command = children(server_pid(env))
+        command = commands(server_pid(env))
         assert len(command) == 1
         client.kill()
         client.wait()
@@ -182,6 +201,34 @@ def test_a_killed_client_takes_its_command_along(env):
     # As with a killed `pyker` process, the container itself goes on; clean it up.
     names = run(env, "ps", "-aq").stdout.split()
     assert run(env, "rm", "-f", *[n.decode() for n in names]).returncode == 0
+
+
+def test_one_spare_waits_holding_nothing_of_the_server(env):
+    """The next command's process is forked ahead; it keeps only stdin/stdout/stderr (the
+    server's /dev/null and log) and its socket to the server: no listener, no client's
+    socket, no pidfd or inotify descriptor of the server."""
+    server = server_pid(env)
+    assert run(env, "version").returncode == 0
+    deadline = time.monotonic() + 10
+    while len(children(server)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the version command reaped: only the spare is left
+    [spare] = spares(server)
+    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{spare}/fd"))
+    assert fds == [0, 1, 2, 3] or (len(fds) == 4 and fds[:3] == [0, 1, 2])
+    assert os.readlink(f"/proc/{spare}/fd/{fds[3]}").startswith("socket:")
+    assert os.getsid(spare) == spare  # a session of its own, as a command has
+
+
+def test_a_spare_killed_while_waiting_is_replaced(env):
+    server = server_pid(env)
+    [spare] = spares(server)
+    os.kill(spare, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while spares(server) in ([], [spare]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [fresh] = spares(server)
+    assert fresh != spare and not os.path.exists(f"/proc/{spare}")  # reaped, not a zombie
+    assert run(env, "run", "--rm", "busybox", "echo", "served").stdout == b"served\n"
 
 
 def test_without_a_server_the_client_runs_the_command_itself(env, tmp_path):
