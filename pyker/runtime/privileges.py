@@ -23,6 +23,7 @@ from pyker.runtime.seccomp_bridge import ALLOWING, execve_action, profile_of
 from pyker.security import capabilities
 from pyker.kernel.seccomp import seccomp_set_mode_filter
 from pyker.security.seccomp import assemble, compile_profile
+from pyker.security.seccomp.compiler import LAYOUT
 from pyker.spec.runtime import Spec
 
 
@@ -48,9 +49,10 @@ def _plan(spec: Spec) -> capabilities.CapabilityPlan:
 def seccomp_program(spec: Spec, cache: Path | None = None) -> bytes | None:
     """The spec's seccomp filter as BPF bytes, compiled once per distinct filter.
 
-    Compiling Docker's default profile (~2,000 instructions) costs ~15 ms; the result only
-    depends on the spec's seccomp block and the machine, so it is cached under ``cache``
-    by that content's hash, and the container's init receives ready bytes.
+    Compiling Docker's default profile costs ~15 ms; the result only depends on the spec's
+    seccomp block, the machine, the kernel release (``minKernel`` rules) and the compiler's
+    layout, so it is cached under ``cache`` by their hash, and the container's init
+    receives ready bytes.
     """
     if spec.linux.seccomp is None:
         return None
@@ -62,7 +64,8 @@ def seccomp_program(spec: Spec, cache: Path | None = None) -> bytes | None:
     if execve_action(profile) not in ALLOWING:
         raise InitError(126, f'seccomp profile denies "execve" '
                              f"({execve_action(profile).name}): the container cannot start")
-    key = hashlib.sha256(json.dumps([spec.linux.seccomp.to_dict(), platform.machine()],
+    key = hashlib.sha256(json.dumps([spec.linux.seccomp.to_dict(), platform.machine(),
+                                     platform.release(), LAYOUT],
                                     sort_keys=True).encode()).hexdigest()
     path = cache / f"{key}.bpf" if cache is not None else None
     if path is not None and path.is_file():

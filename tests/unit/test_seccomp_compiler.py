@@ -32,11 +32,18 @@ EPERM = ERRNO | errno.EPERM
 
 def run(program: list[Insn], nr: int, arch: int = X86_64_ARCH, args: tuple[int, ...] = ()) -> int:
     """What the kernel would do: interpret the program over a struct seccomp_data."""
+    return trace(program, nr, arch, args)[0]
+
+
+def trace(program: list[Insn], nr: int, arch: int = X86_64_ARCH,
+          args: tuple[int, ...] = ()) -> tuple[int, int]:
+    """The return value, and how many instructions ran to reach it."""
     data = struct.pack("<iIQ6Q", nr, arch, 0, *(list(args) + [0] * 6)[:6])
-    acc, pc = 0, 0
+    acc, pc, steps = 0, 0, 0
     while True:
         insn = program[pc]
         pc += 1
+        steps += 1
         if insn.code == bpf.LD_W_ABS:
             acc = struct.unpack_from("<I", data, insn.k)[0]
         elif insn.code == bpf.ALU_AND_K:
@@ -44,7 +51,7 @@ def run(program: list[Insn], nr: int, arch: int = X86_64_ARCH, args: tuple[int, 
         elif insn.code == bpf.JA:
             pc += insn.k
         elif insn.code == bpf.RET_K:
-            return insn.k
+            return insn.k, steps
         else:
             taken = {bpf.JEQ_K: acc == insn.k, bpf.JGT_K: acc > insn.k,
                      bpf.JGE_K: acc >= insn.k}[insn.code]
@@ -71,16 +78,18 @@ def test_exact_program_of_a_small_profile() -> None:
         Insn(0x20, 0, 0, 0),             # ld [0]: nr
         Insn(0x35, 0, 1, 0x40000000),    # jge x32 bit
         Insn(0x06, 0, 0, EPERM),         # x32 call without X32 in the profile: default
-        Insn(0x15, 0, 1, 0),             # jeq read
-        Insn(0x06, 0, 0, ALLOW),
-        Insn(0x15, 0, 6, 135),           # jeq personality
-        Insn(0x20, 0, 0, 20),            # ld arg0 high word
+        Insn(0x35, 3, 0, 135),           # runs [0] [1, 135) | [135] [136, ...): nr >= 135?
+        Insn(0x35, 1, 0, 1),             # nr >= 1?
+        Insn(0x06, 0, 0, ALLOW),         # 0: read
+        Insn(0x06, 0, 0, EPERM),         # 1 to 134: not named
+        Insn(0x35, 6, 0, 136),           # nr >= 136?
+        Insn(0x20, 0, 0, 20),            # 135: personality; ld arg0 high word
         Insn(0x15, 0, 3, 0),
         Insn(0x20, 0, 0, 16),            # ld arg0 low word
         Insn(0x15, 0, 1, 0xFFFFFFFF),
         Insn(0x06, 0, 0, ALLOW),
         Insn(0x06, 0, 0, EPERM),         # personality, other values
-        Insn(0x06, 0, 0, EPERM),         # every other syscall
+        Insn(0x06, 0, 0, EPERM),         # 136 and over: not named
     ]
 
 
@@ -89,8 +98,8 @@ def test_dump_and_assemble() -> None:
     lines = bpf.dump(program).splitlines()
     assert lines[:4] == ["l0:\tld [4]", "l1:\tjeq #0xc000003e, l2, l3", "l2:\tja l4",
                          "l3:\tret #0x80000000\t; SECCOMP_RET_KILL_PROCESS"]
-    assert lines[9] == "l9:\tjeq #0x87, l10, l16"
-    assert lines[16] == "l16:\tret #0x50001\t; SECCOMP_RET_ERRNO|1"
+    assert lines[7] == "l7:\tjge #0x87, l11, l8"
+    assert lines[18] == "l18:\tret #0x50001\t; SECCOMP_RET_ERRNO|1"
     raw = bpf.assemble(program)
     assert raw[:16] == bytes.fromhex("2000000004000000" "150000013e0000c0")
     assert bpf.disassemble(raw) == program
@@ -196,6 +205,46 @@ def test_default_profile_behaviour_on_x86_64() -> None:
     assert run(plain, X86["chmod"], arch=I386_ARCH) == ALLOW
     assert run(plain, X86["unshare"], arch=I386_ARCH) == EPERM
     assert run(plain, 0, arch=AARCH64_ARCH) == KILL_PROCESS
+
+
+@pytest.mark.parametrize(("name", "table", "arch"), [
+    ("SCMP_ARCH_X86_64", X86_64, X86_64_ARCH), ("SCMP_ARCH_X32", X32, X86_64_ARCH),
+    ("SCMP_ARCH_X86", X86, I386_ARCH)])
+def test_every_syscall_number_meets_its_rule(name: str, table: dict, arch: int) -> None:
+    """The number search with its merged runs against the profile read directly: for every
+    number of the table and every gap around it, the action of its unconditional rule, or
+    the default action."""
+    from pyker.security.seccomp.compiler import applies, return_value
+
+    prof = seccomp.load_profile(None)
+    program = compile_profile(prof, caps=DOCKER_DEFAULT, machine="x86_64", kernel=(6, 1))
+    default = return_value(prof.default_action, prof.default_errno_ret)
+    expected: dict[int, int | None] = {}
+    for rule in prof.syscalls:
+        if not applies(rule, caps=DOCKER_DEFAULT, goarch="amd64", kernel=(6, 1)):
+            continue
+        for syscall in rule.names:
+            nr = table.get(syscall)
+            if nr is None or expected.get(nr, 0) is None:
+                continue
+            if rule.args:
+                expected[nr] = None  # conditions: checked by the behaviour tests above
+            elif nr not in expected:
+                expected[nr] = return_value(rule.action, rule.errno_ret)
+    numbers = set(table.values())
+    low, high = min(numbers), max(numbers)
+    for nr in range(max(0, low - 3), high + 4):
+        want = expected.get(nr, default)
+        if want is not None:
+            assert run(program, nr, arch=arch) == want, (name, nr)
+
+
+def test_the_search_is_short() -> None:
+    """A call passes a handful of tests: at most ~log2(runs) + the arch dispatch."""
+    program = compile_profile(seccomp.load_profile(None), caps=DOCKER_DEFAULT,
+                              machine="x86_64", kernel=(6, 1))
+    assert len(program) < 1000
+    assert max(trace(program, nr)[1] for nr in X86_64.values()) <= 20
 
 
 def test_default_profile_on_aarch64() -> None:
