@@ -147,6 +147,15 @@ def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
                  signal_fd: int | None = None) -> int:
     """The monitor's whole life; returns the container's final exit code."""
     monitor = Monitor(plan, store, cgroup, detach_fd, signal_fd)
+    code = _supervise(monitor, store, plan, cgroup, remove=remove, ready_fd=ready_fd)
+    monitor.ended(code)
+    return code
+
+
+def _supervise(monitor: Monitor, store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
+               ready_fd: int | None) -> int:
+    """Start the container, restart it as its policy says; its last exit code, once the
+    container is cleaned up (removed, with ``remove``)."""
     monitor.install_signals()
     restarts, code = 0, 0
     try:
@@ -264,9 +273,14 @@ def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> i
     try:
         if saved is not None:
             tty.setraw(0)
-        why = os.read(detach_r, 1)
+        why = os.read(detach_r, 2)
         if why == b"d":  # ctrl-p ctrl-q: the container goes on alone
             return 0
+        if len(why) == 2 and why[:1] == b"e":
+            # The container's exit code, the container cleaned up: the monitor's own exit
+            # (tearing down a copy of this process, ~3 ms) is not waited for.
+            _reap_later(pid)
+            return why[1]
         if why == b"p":  # stdout's reader is gone (`| head`): Docker's CLI dies of SIGPIPE
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGPIPE)
@@ -279,6 +293,23 @@ def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> i
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+# Foreground monitors whose exit was not waited for (_foreground): reaped at the next start
+# by a process that lives on (a notebook's kernel); a `pyker` process exits first, and
+# init reaps them.
+_UNREAPED: set[int] = set()
+
+
+def _reap_later(pid: int) -> None:
+    _UNREAPED.add(pid)
+    for child in list(_UNREAPED):
+        try:
+            done, _ = os.waitpid(child, os.WNOHANG)
+        except ChildProcessError:
+            done = child
+        if done:
+            _UNREAPED.discard(child)
 
 
 def _run_child(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,

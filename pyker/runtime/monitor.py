@@ -95,6 +95,15 @@ class Monitor:
             self.detach_fd = None
         self._own_signals()
 
+    def ended(self, code: int) -> None:
+        """Tell a foreground CLI the final exit code (``e`` and the code's byte) as soon as
+        the container is cleaned up, before this process's own exit."""
+        if self.detach_fd is not None:
+            try:
+                os.write(self.detach_fd, b"e" + bytes([code & 0xFF]))
+            except OSError:  # the CLI is gone
+                pass
+
     def _own_signals(self) -> None:
         """No CLI in front any more (detached, or it died): signals sent to the monitor
         itself are the container's."""

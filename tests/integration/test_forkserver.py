@@ -61,23 +61,28 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def spares(server: int) -> list[int]:
-    """The server's children still waiting for a command: their stdout is the server's
-    own (its log), where a command's is its client's."""
-    log = os.readlink(f"/proc/{server}/fd/1")
-    found = []
+def _outputs(server: int) -> dict[int, str]:
+    """The server's live children and their stdout; one that is exiting (its descriptors
+    already closed, not reaped yet) is left out."""
+    found = {}
     for child in children(server):
         try:
-            if os.readlink(f"/proc/{child}/fd/1") == log:
-                found.append(child)
-        except FileNotFoundError:  # a command that just ended, not reaped yet
+            found[child] = os.readlink(f"/proc/{child}/fd/1")
+        except FileNotFoundError:
             pass
     return found
 
 
+def spares(server: int) -> list[int]:
+    """The server's children still waiting for a command: their stdout is the server's
+    own (its log), where a command's is its client's."""
+    log = os.readlink(f"/proc/{server}/fd/1")
+    return [c for c, out in _outputs(server).items() if out == log]
+
+
 def commands(server: int) -> list[int]:
-    waiting = set(spares(server))
-    return [c for c in children(server) if c not in waiting]
+    log = os.readlink(f"/proc/{server}/fd/1")
+    return [c for c, out in _outputs(server).items() if out != log]
 
 
 def run(env, *args: str, **kw) -> subprocess.CompletedProcess[bytes]:
