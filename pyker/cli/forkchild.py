@@ -15,6 +15,7 @@ changed), and a spare whose server is gone sees its socket closed and exits.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pyker.cli.client import decode_request
 
 MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
+IDLE = b"idle"  # the server to its spare: no command runs, fault your memory in now
 _DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT,
                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 
@@ -48,6 +50,13 @@ class Spare:
             socket.send_fds(self.ctl, [body], [conn.fileno(), *fds])
         finally:
             self.ctl.close()
+
+    def idle(self) -> None:
+        """No command runs: let it fault its memory in (see :func:`_prefault`)."""
+        try:
+            self.ctl.send(IDLE)
+        except OSError:  # gone: the server sees its pidfd and replaces it
+            pass
 
     def discard(self) -> None:
         """Kill it and reap it (the server steps down, or it was never used)."""
@@ -94,15 +103,48 @@ def _wait_for_command(ctl: socket.socket, server_sockets: Iterable[socket.socket
     mine = ctl.fileno()
     os.closerange(3, mine)
     os.closerange(mine + 1, 65536)
-    try:
-        body, fds, _, _ = socket.recv_fds(ctl, MAX_REQUEST, 5, socket.MSG_CMSG_CLOEXEC)
-    except OSError:
-        os._exit(0)
+    while True:
+        try:
+            body, fds, _, _ = socket.recv_fds(ctl, MAX_REQUEST, 5, socket.MSG_CMSG_CLOEXEC)
+        except OSError:
+            os._exit(0)
+        if body != IDLE or fds:
+            break
+        _prefault(ctl)
     ctl.close()
     request = decode_request(body) if len(fds) == 5 else None
     if request is None:  # the server closed our socket (it stops), or sent nothing usable
         os._exit(0)
     _become(request, report=fds[0], stdio=fds[1:4], cwd=fds[4])
+
+
+def _prefault(ctl: socket.socket, chunk: int = 1 << 20) -> None:
+    """Take now, while no client waits, the copy-on-write faults the command would meet.
+
+    Every page a command touches is shared with the server until written, and CPython
+    writes to most objects it reads (reference counts): a cached rebuild met ~970 such
+    faults (~4 ms here) in its first milliseconds. Copying the private writable memory
+    (~28 MB, ~20 ms of one core) while waiting brings that to ~20. Done when the server says
+    it is idle (:data:`IDLE`: no command runs, so the copy takes no CPU from one), in chunks
+    of ``chunk`` bytes: a command that arrives meanwhile is served at once, the rest left
+    undone. Where the kernel lacks MADV_POPULATE_WRITE (before 5.14) nothing is done.
+    """
+    import select
+
+    from pyker.kernel import memory
+
+    done = 0
+    for mapping in list(memory.private_writable()):
+        for start in range(mapping.start, mapping.end, chunk):
+            if select.select([ctl], [], [], 0)[0]:
+                return  # a command is here
+            try:
+                memory.populate_write(start, min(chunk, mapping.end - start))
+            except OSError as err:
+                if err.errno == errno.EINVAL and not done:
+                    return  # no MADV_POPULATE_WRITE on this kernel
+                break  # this mapping cannot be (a guard region): the next one
+            done += 1
 
 
 def _become(request, *, report: int, stdio: list[int], cwd: int) -> None:

@@ -127,6 +127,12 @@ class Server:
         if self.spare is None and not self.stopping:
             self.spare = fork_spare(self._sockets())
             self.sel.register(self.spare.pidfd, selectors.EVENT_READ, self._spare_died)
+            self._if_idle()
+
+    def _if_idle(self) -> None:
+        """With no command running, the spare may use a core to prepare its memory."""
+        if self.spare is not None and not self.commands:
+            self.spare.idle()
 
     def _hand_over(self, body: bytes, conn: socket.socket, fds: list[int]) -> Spare:
         """The request to the spare, which becomes the command; a spare killed meanwhile is
@@ -214,6 +220,7 @@ class Server:
             pass
         cmd.conn.close()
         del self.commands[cmd.pid]
+        self._if_idle()
 
     def _stop(self) -> None:
         if not self.stopping:

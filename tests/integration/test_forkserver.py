@@ -224,6 +224,30 @@ def test_one_spare_waits_holding_nothing_of_the_server(env):
     assert os.getsid(spare) == spare  # a session of its own, as a command has
 
 
+def _private_dirty_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Private_Dirty:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.skipif(tuple(int(x) for x in os.uname().release.split(".")[:2]) < (5, 14),
+                    reason="MADV_POPULATE_WRITE needs Linux 5.14")
+def test_an_idle_spare_copies_its_memory_before_the_command_comes(env):
+    """With nothing running, the spare takes its copy-on-write faults ahead (its private
+    dirty memory grows to most of the server's), so the next command meets none."""
+    server = server_pid(env)
+    assert run(env, "version").returncode == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        waiting = spares(server)
+        if len(waiting) == 1 and _private_dirty_kb(waiting[0]) > 10_000:
+            break
+        time.sleep(0.05)
+    [spare] = spares(server)
+    assert _private_dirty_kb(spare) > 10_000
+
+
 def test_a_spare_killed_while_waiting_is_replaced(env):
     server = server_pid(env)
     [spare] = spares(server)
