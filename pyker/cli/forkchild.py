@@ -64,10 +64,8 @@ class Spare:
         try:
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
-        except ProcessLookupError:
-            pass
+        except (ChildProcessError, ProcessLookupError):
+            pass  # reaped already
         os.close(self.pidfd)
 
 

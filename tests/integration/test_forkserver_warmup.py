@@ -19,7 +19,8 @@ pytestmark = pytest.mark.requires("root", "overlay", "busybox")
 SCRIPT = """
 import json, os
 from pyker.cli.warmup import warm_up
-before = {k: os.environ.get(k) for k in ("PYKER_DATA_ROOT", "PYKER_RUN_ROOT", "PYKER_DAEMON_CONFIG")}
+names = ("PYKER_DATA_ROOT", "PYKER_RUN_ROOT", "PYKER_DAEMON_CONFIG")
+before = {k: os.environ.get(k) for k in names}
 failures = warm_up()
 after = {k: os.environ.get(k) for k in before}
 print(json.dumps({"failures": failures, "same_env": before == after}))
@@ -36,7 +37,8 @@ def test_warm_up_runs_everything_and_leaves_nothing(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"                   # TMPDIR: where the warm-up makes its store
     scratch.mkdir()
     env = {**os.environ, "PYKER_DATA_ROOT": str(users_store),
-           "PYKER_RUN_ROOT": str(tmp_path / "run"), "PYKER_DAEMON_CONFIG": str(tmp_path / "d.json"),
+           "PYKER_RUN_ROOT": str(tmp_path / "run"),
+           "PYKER_DAEMON_CONFIG": str(tmp_path / "d.json"),
            "TMPDIR": str(scratch), "PYTHONPATH": str(REPO)}
     cgroups = _pyker_cgroups()
     proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,

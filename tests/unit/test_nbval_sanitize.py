@@ -40,6 +40,8 @@ def sanitize(text: str) -> str:
      "le conteneur « limited » tourne (PID <pid> sur l'hôte)."),
     ("/proc/17742/status", "/proc/<pid>/status"),
     ("real\t0m0.295s", "real\t<duration>"),
+    ("copie vers le haut :    1234.56 ms", "copie vers le haut :<duration>"),
+    ("copie vers le haut :     123.45 ms", "copie vers le haut :<duration>"),
     ("le profil /work/main/labs/05-seccomp/no-mkdir.json",
      "le profil <labs-dir>/05-seccomp/no-mkdir.json"),
     ("le profil /tmp/pyker-lab-ab_12cd/labs/05-seccomp/no-mkdir.json",
