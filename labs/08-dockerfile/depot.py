@@ -44,8 +44,8 @@ ARCHIVES = Path("/var/cache/apt/archives")
 def nom_de_liste(url: str) -> str:
     """Le nom qu'apt donne, dans /var/lib/apt/lists, au fichier téléchargé depuis ``url``
     (``URItoFileName`` d'apt) : sans le schéma ni l'identifiant, les caractères spéciaux
-    en ``%xx``, les ``/`` en ``_`` ; ``http://deb.debian.org/debian/dists/bookworm/InRelease``
-    → ``deb.debian.org_debian_dists_bookworm_InRelease``."""
+    en ``%xx``, les ``/`` en ``_`` ; ``http://miroir.example/debian/dists/bookworm/InRelease``
+    → ``miroir.example_debian_dists_bookworm_InRelease``."""
     morceaux = urlsplit(url)
     hote = morceaux.netloc.rpartition("@")[2]
     texte = re.sub(r'[\\|{}\[\]<>"^~_=!@#$%&*\x00-\x20\x7f]',

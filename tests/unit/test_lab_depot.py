@@ -23,8 +23,8 @@ def depot():
 
 
 @pytest.mark.parametrize(("url", "name"), [
-    ("http://deb.debian.org/debian/dists/bookworm/InRelease",
-     "deb.debian.org_debian_dists_bookworm_InRelease"),
+    ("http://miroir.example/debian/dists/bookworm/InRelease",
+     "miroir.example_debian_dists_bookworm_InRelease"),
     ("https://user:secret@mirror_1.example:8080/de~bian/dists/bookworm/main/binary-arm64/Packages",
      "mirror%5f1.example:8080_de%7ebian_dists_bookworm_main_binary-arm64_Packages"),
 ])
