@@ -12,11 +12,10 @@ See madvise(2), proc_pid_maps(5).
 from __future__ import annotations
 
 import ctypes
-import errno
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pyker.kernel._libc import check, libc
+from pyker.kernel._libc import call, libc
 
 MADV_POPULATE_WRITE = 23  # <asm-generic/mman-common.h>, Linux 5.14
 _SPECIAL = ("[vvar]", "[vdso]", "[vsyscall]", "[vvar_vclock]")
@@ -55,8 +54,5 @@ def populate_write(start: int, length: int) -> None:
     """
     fn = libc().madvise
     fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    while True:
-        ret = fn(start, length, MADV_POPULATE_WRITE)
-        if ret == 0 or ctypes.get_errno() != errno.EINTR:
-            break
-    check(ret, "madvise", path=f"{start:#x}+{length:#x}", flags=None)
+    call(fn, start, length, MADV_POPULATE_WRITE, syscall="madvise",
+         path=f"{start:#x}+{length:#x}")
