@@ -225,14 +225,15 @@ def _segments(per_nr: dict[int, list[_Rule]], bits: int,
     numbers with the same plain action (Docker's default profile allows whole stretches of
     the table) and the gaps no rule names (the default action) are one run each."""
     runs: list[tuple[int, list[Item]]] = []
-    plain: list[int | None] = []  # the run's action when it has no conditions
+    last: int | None = None  # the plain action of the last run, None if conditional
     cursor = 0
 
     def add(start: int, code: list[Item], action: int | None) -> None:
-        if action is not None and plain and plain[-1] == action:
+        nonlocal last
+        if action is not None and runs and last == action:
             return  # the run before ends the same way: it covers this one too
         runs.append((start, code))
-        plain.append(action)
+        last = action
 
     for nr in sorted(per_nr):
         if nr > cursor:
@@ -248,9 +249,10 @@ def _segments(per_nr: dict[int, list[_Rule]], bits: int,
 def _search(runs: list[tuple[int, list[Item]]]) -> list[Item]:
     """A binary search on the syscall number over ``runs`` (libseccomp's tree layout, with
     ranges): a call passes ~7 tests, not one per syscall named before it. The program is
-    also ~4x shorter than one test per syscall, and the kernel checks, translates and runs
+    also ~3x shorter than one test per syscall, and the kernel checks, translates and runs
     it once per syscall number when it is loaded (to cache the calls always allowed):
-    with Docker's default profile that took 1.8 ms of every container start here."""
+    loading Docker's default profile took 1.84 ms here, 1.26 ms now (1.04 ms for any
+    filter)."""
     if len(runs) == 1:
         return runs[0][1]
     middle = len(runs) // 2
