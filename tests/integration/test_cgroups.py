@@ -35,6 +35,15 @@ def _proc_state(pid: int) -> str:
         return next(line.split(":", 1)[1].strip() for line in f if line.startswith("State:"))
 
 
+def _back_to_sleep(pid: int, timeout: float = 5.0) -> str:
+    """The state of ``pid`` once it sleeps again: a thawed task is woken and must be
+    scheduled to go back to its sleep, which on a loaded machine takes a moment."""
+    deadline = time.monotonic() + timeout
+    while not (state := _proc_state(pid)).startswith("S") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return state
+
+
 def fork_until_refused() -> str:
     """In the cgroup: fork sleeping children until fork fails; report ``<count> <error>``."""
     count = 0
@@ -138,7 +147,7 @@ def test_v1_freeze_thaw(v1: V1Manager, sleeper: subprocess.Popen[bytes]) -> None
     frozen_state = _proc_state(sleeper.pid)
     v1.thaw()
     assert (v1.dir("freezer") / "freezer.state").read_text().strip() == "THAWED"
-    assert _proc_state(sleeper.pid).startswith("S"), frozen_state
+    assert _back_to_sleep(sleeper.pid).startswith("S"), frozen_state
     v1.kill_all(signal.SIGKILL)
     assert sleeper.wait(5) == -signal.SIGKILL
 
