@@ -46,17 +46,17 @@ def resources_of(res: LinuxResources | None) -> Resources:
         devices=devices)
 
 
-def create(spec: Spec, container_id: str):
-    """Create and configure the container's cgroup; print Docker's warnings to stderr."""
-    manager = manager_for(spec.linux.cgroups_path or path_of(container_id))
+def make(container_id: str):
+    """The container's cgroup, created empty (its limits come with its spec: :func:`configure`)."""
+    manager = manager_for(path_of(container_id))
     manager.create()
-    try:
-        for warning in manager.apply(resources_of(spec.linux.resources)):
-            print(f"WARNING: {warning}", file=sys.stderr)
-    except BaseException:
-        manager.destroy()
-        raise
     return manager
+
+
+def configure(manager, spec: Spec) -> None:
+    """Write the spec's limits into the cgroup; print Docker's warnings to stderr."""
+    for warning in manager.apply(resources_of(spec.linux.resources)):
+        print(f"WARNING: {warning}", file=sys.stderr)
 
 
 def release(manager) -> None:

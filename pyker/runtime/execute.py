@@ -360,9 +360,10 @@ def exec_in(store: ContainerStore, record: Record, req: ExecRequest) -> Running 
     """
     import sys
 
-    from pyker.cgroups import manager_for
+    from pyker.cgroups import manager_for, migration
     from pyker.runtime.cgroup_bridge import path_of
 
+    migration.warm()  # the command's move into the cgroup comes in a few ms
     pid = running_pid(record)
     spec = Spec.load(store.dir(record.id) / "bundle" / "config.json")
     xspec = exec_spec(spec, req, Path(f"/proc/{pid}/root"))

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pyker.cgroups import migration
 from pyker.errors import ExecError, PykerError
 from pyker.image.store import ImageStore
 from pyker.runtime import cgroup_bridge, health, network_bridge
@@ -60,7 +61,18 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     paths = Paths(root=store.dir(record.id))
     if opts.userns_remap is not None:
         _for_remapped_root(paths, opts.userns_remap)
-    mount_rootfs(images, image, paths, volatile=opts.auto_remove)
+    # An external runtime creates (and removes) the cgroup itself, from cgroupsPath. Ours is
+    # made first, and the grace period its move will wait for starts right after, to run
+    # while the rest is prepared (pyker.cgroups.migration; a mkdir in a cgroup tree would
+    # wait for that grace period too).
+    cgroup = None if external else cgroup_bridge.make(record.id)
+    migration.warm()
+    try:
+        mount_rootfs(images, image, paths, volatile=opts.auto_remove)
+    except BaseException:
+        if cgroup is not None:
+            cgroup_bridge.release(cgroup)
+        raise
     net = None
     try:
         if opts.network not in ("none", "host"):
@@ -75,13 +87,15 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
         validate(spec)
         spec.dump(paths.bundle / "config.json")
         program = None if external else _seccomp(spec, store)
-        # An external runtime creates (and removes) the cgroup itself, from cgroupsPath.
-        cgroup = None if external else cgroup_bridge.create(spec, record.id)
+        if cgroup is not None:
+            cgroup_bridge.configure(cgroup, spec)
     except BaseException:
         if net is not None:
             network_bridge.teardown(network_bridge.Context.of(store, run_root), record.id,
                                     paths.root)
         unmount_rootfs(paths)
+        if cgroup is not None:
+            cgroup_bridge.release(cgroup)
         raise
     return Plan(container_id=record.id, spec=spec, rootfs=paths.rootfs, log_path=paths.log,
                 foreground=attach.foreground, interactive=attach.interactive, tty=opts.tty,
