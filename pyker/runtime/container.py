@@ -289,9 +289,10 @@ def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
 
 
 def remove(store: ContainerStore, record: Record, *, force: bool = False,
-           volumes: bool = False) -> None:
+           volumes: bool = False, released: bool = False) -> None:
     """Remove the container (``force``: kill it first); ``volumes`` (``rm -v``): its
-    anonymous volumes too, once no other container uses them."""
+    anonymous volumes too, once no other container uses them. ``released``: its monitor,
+    which has just unmounted its root and removed its cgroup and network, removes the rest."""
     if record.state.status in ("running", "paused", "restarting"):
         if not force:
             raise ContainerStateError(
@@ -311,16 +312,17 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False,
         wait_monitor_gone(store.load_raw(record.id))
     except ContainerNotFound:  # a --rm container's monitor was quicker
         return
-    from pyker.runtime.cgroup_bridge import destroy_cgroup
-
     paths = Paths(root=store.dir(record.id))
-    unmount_rootfs(paths)
-    destroy_cgroup(record.id)
-    from pyker.runtime import network_bridge
+    if not released:
+        from pyker.runtime.cgroup_bridge import destroy_cgroup
 
-    if network_bridge.settings(paths.root) is not None:  # its monitor died before cleaning
-        network_bridge.teardown(network_bridge.Context(containers=store, run_root=None),
-                                record.id, paths.root)
+        unmount_rootfs(paths)
+        destroy_cgroup(record.id)
+        from pyker.runtime import network_bridge
+
+        if network_bridge.settings(paths.root) is not None:  # its monitor died before cleaning
+            network_bridge.teardown(network_bridge.Context(containers=store, run_root=None),
+                                    record.id, paths.root)
     shutil.rmtree(paths.root, ignore_errors=False)
     from pyker import events
 

@@ -153,7 +153,7 @@ def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
 
         record = store.load(plan.container_id)
         if not record.options.get("restart_requested"):  # `restart`: started again instead
-            remove_container(store, record, force=True, volumes=True)
+            remove_container(store, record, force=True, volumes=True, released=True)
 
 
 def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
