@@ -92,10 +92,12 @@ class Engine:
 
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of the containers created from ``image_id`` (running or not)."""
+        from pyker.runtime.state import container_files
+
         out = []
         if not self.containers_dir.is_dir():
             return out
-        for record in self.containers_dir.glob("*/container.json"):
+        for record in container_files(self.containers_dir):
             try:
                 if json.loads(record.read_bytes()).get("Image") == image_id:
                     out.append(record.parent.name)

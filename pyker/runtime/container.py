@@ -248,6 +248,17 @@ def wait_stopped(store: ContainerStore, container_id: str, timeout: float | None
         time.sleep(0.02)
 
 
+def _stopped(store: ContainerStore, record: Record, timeout: float) -> Record:
+    """:func:`wait_stopped`; a ``--rm`` container its monitor removed between two looks
+    stopped too (Docker's stop of an auto-removed container succeeds)."""
+    try:
+        return wait_stopped(store, record.id, timeout)
+    except ContainerNotFound:
+        if not record.options.get("auto_remove"):
+            raise
+        return replace(record, state=replace(record.state, status="exited", pid=0))
+
+
 def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
          stop_signal: int | None = None, restarting: bool = False) -> Record:
     """Docker's stop: the stop signal, ``timeout`` seconds of grace, then SIGKILL. Unless
@@ -271,14 +282,14 @@ def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
     try:
         signal_container(store, record, stop_signal)
     except (ContainerStateError, ProcessLookupError):
-        return wait_stopped(store, record.id, 5)
-    done = wait_stopped(store, record.id, timeout)
+        return _stopped(store, record, 5)
+    done = _stopped(store, record, timeout)
     if done.state.status in ("running", "paused", "restarting"):
         try:
             signal_container(store, done, signal.SIGKILL)
         except (ContainerStateError, ProcessLookupError):
             pass
-        done = wait_stopped(store, record.id, 10)
+        done = _stopped(store, record, 10)
     # As Docker's stop, return once the container is cleaned up (its network released: a
     # `network rm` may follow); its "stop" event then comes after "network disconnect".
     wait_monitor_gone(done)
@@ -289,10 +300,16 @@ def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
 
 
 def remove(store: ContainerStore, record: Record, *, force: bool = False,
-           volumes: bool = False, released: bool = False) -> None:
+           volumes: bool = False, released: bool = False) -> Path | None:
     """Remove the container (``force``: kill it first); ``volumes`` (``rm -v``): its
-    anonymous volumes too, once no other container uses them. ``released``: its monitor,
-    which has just unmounted its root and removed its cgroup and network, removes the rest."""
+    anonymous volumes too, once no other container uses them.
+
+    The container's directory leaves the store in one rename(2) (a ``.tmp-<pid>-`` name
+    that no listing reads and that :func:`pyker.fs.atomic.sweep_temporaries` deletes once
+    its remover is dead), then its files are deleted. ``released``: the caller is its
+    monitor, which has just unmounted its root and removed its cgroup and network; the
+    files are left to it (the returned directory), to delete once its CLI has the exit code.
+    """
     if record.state.status in ("running", "paused", "restarting"):
         if not force:
             raise ContainerStateError(
@@ -323,7 +340,11 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False,
         if network_bridge.settings(paths.root) is not None:  # its monitor died before cleaning
             network_bridge.teardown(network_bridge.Context(containers=store, run_root=None),
                                     record.id, paths.root)
-    shutil.rmtree(paths.root, ignore_errors=False)
+    from pyker.fs import atomic
+
+    atomic.sweep_temporaries(store.root)  # what removers killed midway left
+    trash = store.root / f"{atomic.temp_prefix()}{record.id}"
+    os.rename(paths.root, trash)
     from pyker import events
 
     events.container(store.root.parent, "destroy", record)
@@ -331,6 +352,10 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False,
         from pyker.runtime.volumes import remove_anonymous
 
         remove_anonymous(store.root, record.options)
+    if released:
+        return trash
+    shutil.rmtree(trash)
+    return None
 
 
 def _removed_by_monitor(store: ContainerStore, container_id: str, timeout: float) -> bool:

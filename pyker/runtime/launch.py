@@ -141,7 +141,9 @@ def _seccomp(spec, store: ContainerStore) -> bytes | None:
         raise ExecError(str(err), err.code) from err
 
 
-def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
+def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> Path | None:
+    """Release what the container held; with ``remove``, remove it too, and return its
+    directory for the monitor to delete (pyker.runtime.container.remove)."""
     if cgroup is not None:
         cgroup_bridge.release(cgroup)
     if plan.run_root is not None and plan.netns and not plan.netns.startswith("/proc/"):
@@ -153,7 +155,8 @@ def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> None:
 
         record = store.load(plan.container_id)
         if not record.options.get("restart_requested"):  # `restart`: started again instead
-            remove_container(store, record, force=True, volumes=True, released=True)
+            return remove_container(store, record, force=True, volumes=True, released=True)
+    return None
 
 
 def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
@@ -163,6 +166,10 @@ def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
     monitor = Monitor(plan, store, cgroup, detach_fd, signal_fd)
     code = _supervise(monitor, store, plan, cgroup, remove=remove, ready_fd=ready_fd)
     monitor.ended(code)
+    if monitor.trash is not None:  # a --rm container's files, out of the store already
+        import shutil
+
+        shutil.rmtree(monitor.trash, ignore_errors=True)
     return code
 
 
@@ -199,7 +206,7 @@ def _supervise(monitor: Monitor, store: ContainerStore, plan: Plan, cgroup, *, r
                 plan.attach_socket.parent.rmdir()  # the container's run directory
             except OSError:
                 pass
-        _finish(store, plan, cgroup, remove=remove)
+        monitor.trash = _finish(store, plan, cgroup, remove=remove)
 
 
 def _ready(fd: int | None, message: str) -> None:

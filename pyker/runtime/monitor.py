@@ -69,6 +69,7 @@ class Monitor:
         self.signal_fd = signal_fd  # a foreground CLI's signals (launch._foreground)
         self.dns = None             # the embedded DNS server, on user networks
         self.relay: Relay | None = None
+        self.trash: Path | None = None  # a removed container's files, deleted last
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         self.detach_fd = detach_fd
         self.server = listen(plan.attach_socket) if plan.attach_socket else None

@@ -129,8 +129,10 @@ def _endpoint_doc(network, endpoint) -> dict[str, object]:
 
 
 def _published_elsewhere(ctx, record_id: str) -> set[tuple[int, str]]:
+    from pyker.runtime.state import container_files
+
     taken = set()
-    for path in ctx.containers.root.glob(f"*/{STATE_FILE}"):
+    for path in container_files(ctx.containers.root, STATE_FILE):
         if path.parent.name != record_id:
             for port in (settings(path.parent) or {}).get("ports", ()):
                 taken.add((port["host_port"], port["proto"]))

@@ -92,6 +92,14 @@ def alive(pid: int, start: int) -> bool:
     return pid > 0 and start > 0 and process_start_time(pid) == start
 
 
+def container_files(root: Path, name: str = "container.json") -> Iterator[Path]:
+    """``root/<id>/name`` of each container in the store: a container being removed (a
+    ``.tmp-`` name, pyker.runtime.container.remove) is no longer one."""
+    for path in root.glob(f"*/{name}"):
+        if not path.parent.name.startswith("."):
+            yield path
+
+
 class ContainerStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -156,6 +164,8 @@ class ContainerStore:
         if not self.root.is_dir():
             return
         for entry in sorted(self.root.iterdir()):
+            if entry.name.startswith("."):  # a container being removed (container.remove)
+                continue
             try:
                 yield self.load(entry.name)
             except (ContainerNotFound, ValueError, KeyError):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pyker.errors import PykerError, UsageError, VolumeInUse
 from pyker.fs.safepath import resolve_in_root
+from pyker.runtime.state import container_files
 from pyker.spec.runtime import Mount
 from pyker.volume.mountspec import (
     TMPFS_DEFAULTS, MountSpec, check_unique, parse_volumes_from, with_readonly,
@@ -49,7 +50,7 @@ def users(containers_root: Path) -> Users:
         found = []
         if not containers_root.is_dir():
             return found
-        for path in containers_root.glob("*/container.json"):
+        for path in container_files(containers_root):
             try:
                 options = json.loads(path.read_bytes()).get("options", {})
             except (OSError, ValueError):

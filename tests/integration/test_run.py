@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -180,7 +181,27 @@ def test_rm_leaves_nothing_behind(pk, tmp_path):
         pk("run", "--rm", "--cidfile", str(tmp_path / f"cid{n}"), "busybox", "true")
         ids.append((tmp_path / f"cid{n}").read_text())
     assert len(set(ids)) == len(ids) and _leftovers(ids) == []
-    assert os.listdir(Path(pk.env["PYKER_DATA_ROOT"]) / "containers") == []
+    # Each container left the store (one rename) before its CLI returned; its monitor deletes
+    # the renamed files just after, then exits.
+    containers = Path(pk.env["PYKER_DATA_ROOT"]) / "containers"
+    deadline = time.monotonic() + 5
+    while (left := os.listdir(containers)) and time.monotonic() < deadline:
+        assert all(name.startswith(".tmp-") for name in left), left
+        time.sleep(0.01)
+    assert left == []
+
+
+def test_rm_sweeps_the_files_a_killed_remover_left(pk):
+    # A remover killed between its rename and its delete leaves a .tmp-<pid>- directory.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    containers = Path(pk.env["PYKER_DATA_ROOT"]) / "containers"
+    left = containers / f".tmp-{dead.pid}-{'d' * 64}"
+    (left / "upper").mkdir(parents=True)
+    (left / "container.json").write_text("{}")
+    assert pk.out("ps", "-aq") == ""
+    pk("run", "--rm", "busybox", "true")
+    assert not left.exists()
 
 
 @pytest.mark.parametrize("runtime", ["runc", "crun"])
