@@ -51,7 +51,7 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-def _parse_line(line: str) -> tuple[Path, str, list[str]] | None:
+def parse_mount_line(line: str) -> tuple[Path, str, list[str]] | None:
     """``(mount point, fstype, super options)`` of one mountinfo line."""
     fields = line.split()
     try:
@@ -78,7 +78,7 @@ def detect(mountinfo_text: str | None = None) -> Layout:
     v1: dict[str, Path] = {}
     unified: Path | None = None
     for line in mountinfo_text.splitlines():
-        parsed = _parse_line(line)
+        parsed = parse_mount_line(line)
         if parsed is None:
             continue
         point, fstype, options = parsed

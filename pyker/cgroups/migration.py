@@ -10,16 +10,19 @@ of the last writer's release does not wait at all; a hierarchy mounted with ``fa
 keeps the slow path for good, and then nobody waits.
 
 :func:`warm` starts the switch when a command knows it will move a process, in a thread,
-while the command goes on with the work that comes before the move (image, overlay, spec,
-cgroup directories, the monitor's fork): the thread writes ``0`` (itself) into the
-``cgroup.procs`` of the cgroup this process is already in, a move to where it is that changes
-nothing (the kernel skips a migration whose source and destination are the same) but takes
-the lock, and writes again a few times to keep the switch on until the real move. Measured
-here: a move 20 ms after the first write 13.7 ms → 0.2 ms (median of 10). Anything that goes
-wrong here only leaves the move as slow as it was: errors are ignored.
+while the command goes on with the work that comes before the move (overlay, spec, seccomp
+program, the monitor's fork). Not a mkdir in a cgroup tree: that takes the cgroup_mutex the
+waiting writer holds, so the container's cgroup is made first. The thread writes ``0``
+(itself) into the ``cgroup.procs`` of the cgroup this process is already in, a move to where
+it is that changes nothing (the kernel skips a migration whose source and destination are
+the same) but takes the lock, and writes again a few times to keep the switch on until the
+real move. Measured here: a move 20 ms after the first write 13.7 ms → 0.2 ms (median of
+10). Anything that goes wrong here only leaves the move as slow as it was: errors are
+ignored.
 
 The thread blocks in write(2) and holds no lock a forked child could need (the monitor is
-forked meanwhile; the child has only the forking thread).
+forked meanwhile; the child has only the forking thread, and Python marks this one stopped
+there). Python 3.12 and later warn about such a fork; this project's interpreter is 3.11.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pyker.cgroups.layout import _parse_line
+from pyker.cgroups.layout import parse_mount_line
 
 #: How long the thread keeps the switch on, and how often it writes again (seconds).
 KEEP = 0.08
@@ -52,7 +55,7 @@ def own_procs_file(cgroup_text: str, mountinfo_text: str) -> Path | None:
     names = frozenset().union(*own)  # every controller (and name=...) this process has
     found: Path | None = None
     for line in mountinfo_text.splitlines():
-        parsed = _parse_line(line)
+        parsed = parse_mount_line(line)
         if parsed is None or parsed[1] not in ("cgroup", "cgroup2"):
             continue
         point, fstype, options = parsed
