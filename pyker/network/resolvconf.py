@@ -261,6 +261,17 @@ def _extra_address(value: str) -> _Address:
         raise NetworkError(f"could not parse extra host IP {value}") from None
 
 
+def added_hosts(entries: Iterable[str]) -> str:
+    """``--add-host`` entries as /etc/hosts lines, for a container that has no gateway of
+    its own (``--network none`` or ``host``; a bridge's hosts file is :func:`container_hosts`).
+
+    Raises:
+        NetworkError: ``host-gateway`` asked there (Docker's message).
+    """
+    return "".join(f"{_extra_address(addr)}\t{name}\n"
+                   for name, addr in map(parse_add_host, entries))
+
+
 def parse_add_host(text: str) -> tuple[str, str]:
     """``--add-host name:ip`` (or ``name=ip``, ``name:[ipv6]``) as ``(name, ip)``; the ip is
     :data:`HOST_GATEWAY` for ``name:host-gateway``, for the caller to resolve

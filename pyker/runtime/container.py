@@ -73,15 +73,17 @@ def _default_name(container_id: str) -> str:
     return f"pyker_{container_id[:8]}"
 
 
-def _write_network_files(directory: Path, hostname: str, *, host: bool) -> None:
-    """/etc/hosts and /etc/resolv.conf for the container, bound in at each start.
+def _network_files(hostname: str, *, host: bool, added: str) -> tuple[str, str]:
+    """/etc/hosts and /etc/resolv.conf for the container, bound in at each start (a bridge
+    network rewrites them then: pyker.runtime.network_bridge). ``added``: the ``--add-host``
+    lines.
 
     With the host's network the container resolves names as the host does (Docker copies
-    the host's files); in a network namespace of its own with only ``lo`` there is no
-    resolver to name yet, so resolv.conf stays empty.
+    the host's files, the added names after them); in a network namespace of its own with
+    only ``lo`` there is no resolver to name yet, so resolv.conf stays empty.
     """
     hosts = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-             f"127.0.1.1\t{hostname}\n")
+             f"{added}127.0.1.1\t{hostname}\n")
     resolv = ""
     if host:
         for name in ("hosts", "resolv.conf"):
@@ -90,11 +92,10 @@ def _write_network_files(directory: Path, hostname: str, *, host: bool) -> None:
             except OSError:
                 continue
             if name == "hosts":
-                hosts = text
+                hosts = (text if not text or text.endswith("\n") else text + "\n") + added
             else:
                 resolv = text
-    (directory / "hosts").write_text(hosts)
-    (directory / "resolv.conf").write_text(resolv)
+    return hosts, resolv
 
 
 def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
@@ -131,12 +132,19 @@ def create(store: ContainerStore, image: Image, opts: RunOptions) -> Record:
 def _create(store: ContainerStore, image: Image, opts: RunOptions,
             args: tuple[str, ...]) -> Record:
     container_id = new_id()
+    hostname = opts.hostname or container_id[:12]
+    added = ""
+    if opts.network in ("none", "host") and opts.add_hosts:
+        from pyker.network.resolvconf import added_hosts
+
+        added = added_hosts(opts.add_hosts)  # host-gateway fails here, before any write
+    hosts, resolv = _network_files(hostname, host=opts.network == "host", added=added)
     paths = Paths(root=store.dir(container_id))
     for d in (paths.upper, paths.work, paths.rootfs, paths.bundle):
         d.mkdir(parents=True)
-    hostname = opts.hostname or container_id[:12]
     (paths.root / "hostname").write_text(hostname + "\n")
-    _write_network_files(paths.root, hostname, host=opts.network == "host")
+    (paths.root / "hosts").write_text(hosts)
+    (paths.root / "resolv.conf").write_text(resolv)
     record = Record(id=container_id, name=opts.name or _default_name(container_id),
                     image_id=image.id, image_ref=opts.image, created=now_rfc3339(),
                     path=args[0], args=args[1:], options=opts.to_dict(), state=State())

@@ -81,6 +81,21 @@ def test_network_none_has_only_a_working_loopback(pk):
     assert pk.out("run", "--rm", "busybox", "ls", "/sys/class/net") == "eth0\nlo\n"
 
 
+def test_add_host_without_a_bridge(pk):
+    hosts = pk.out("run", "--rm", "--network", "none", "--add-host", "db.local:10.9.8.7",
+                   "busybox", "cat", "/etc/hosts")
+    assert "10.9.8.7\tdb.local\n" in hosts and hosts.startswith("127.0.0.1\tlocalhost\n")
+    hosts = pk.out("run", "--rm", "--network", "host", "--add-host", "db.local:10.9.8.7",
+                   "busybox", "cat", "/etc/hosts")
+    assert hosts.endswith("10.9.8.7\tdb.local\n")
+    # host-gateway names a bridge's gateway: refused before anything is created.
+    proc = pk("run", "--rm", "--network", "none", "--add-host", "gw:host-gateway", "busybox",
+              "true", check=False)
+    assert (proc.returncode, proc.stderr) == (
+        125, b"pyker: unable to derive the IP value for host-gateway\n")
+    assert pk.out("ps", "-aq") == ""
+
+
 def test_tp_cgroups_pids_limit_stops_a_fork_bomb(pk):
     proc = pk("run", "--rm", "--pids-limit", "20", "busybox", "sh", "-c",
               "for i in $(seq 1 40); do sleep 2.718 & done; wait", check=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pyker.errors import NetworkError, UsageError
-from pyker.network.resolvconf import (HOST_GATEWAY, Link, ResolvConf, Upstream,
+from pyker.network.resolvconf import (HOST_GATEWAY, Link, ResolvConf, Upstream, added_hosts,
                                       container_hosts, container_resolv_conf, parse_add_host,
                                       resolve_host_gateway)
 
@@ -319,3 +319,12 @@ def test_host_gateway_is_resolved_by_the_caller():
     assert str(err.value) == "unable to derive the IP value for host-gateway"
     hosts = container_hosts(hostname="c", ip=None, extra=resolve_host_gateway(extra, "172.18.0.1"))
     assert hosts.endswith("172.18.0.1\tgw\n10.1.2.3\tx\n")
+
+
+def test_added_hosts_without_a_gateway():
+    # --network none or host: the lines follow the defaults; host-gateway has nothing to be.
+    assert added_hosts(["db:10.0.0.9", "v6=[::1]", "x:fe80::1"]) == (
+        "10.0.0.9\tdb\n::1\tv6\nfe80::1\tx\n")
+    assert added_hosts([]) == ""
+    with pytest.raises(NetworkError, match="unable to derive the IP value for host-gateway"):
+        added_hosts(["gw:host-gateway"])
