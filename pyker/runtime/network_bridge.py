@@ -146,6 +146,8 @@ def _publish(ctx, record_id, network, endpoint, opts, image) -> list[dict[str, o
     if opts.publish_all:
         exposed = ports.exposed_ports(list(image.config.config.exposed_ports), list(opts.expose))
         bindings += ports.publish_all(exposed)
+    if not bindings:  # most runs: no other container's state to read
+        return []
     taken = _published_elsewhere(ctx, record_id)
 
     def in_use(host_ip: str, port: int, proto: str) -> bool:
