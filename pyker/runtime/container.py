@@ -352,7 +352,10 @@ def remove(store: ContainerStore, record: Record, *, force: bool = False,
 
     atomic.sweep_temporaries(store.root)  # what removers killed midway left
     trash = store.root / f"{atomic.temp_prefix()}{record.id}"
-    os.rename(paths.root, trash)
+    try:
+        os.rename(paths.root, trash)
+    except FileNotFoundError:  # another remover was quicker: the removal is its to finish
+        return None
     from pyker import events
 
     events.container(store.root.parent, "destroy", record)
