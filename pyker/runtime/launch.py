@@ -67,14 +67,9 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     # wait for that grace period too).
     cgroup = None if external else cgroup_bridge.make(record.id)
     migration.warm()
-    try:
-        mount_rootfs(images, image, paths, volatile=opts.auto_remove)
-    except BaseException:
-        if cgroup is not None:
-            cgroup_bridge.release(cgroup)
-        raise
     net = None
     try:
+        mount_rootfs(images, image, paths, volatile=opts.auto_remove)
         if opts.network not in ("none", "host"):
             net = network_bridge.setup(network_bridge.Context.of(store, run_root), record,
                                        opts, image, paths.root)
