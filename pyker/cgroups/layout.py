@@ -51,8 +51,9 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-def parse_mount_line(line: str) -> tuple[Path, str, list[str]] | None:
-    """``(mount point, fstype, super options)`` of one mountinfo line."""
+def parse_mount_line(line: str) -> tuple[Path, str, list[str], str] | None:
+    """``(mount point, fstype, super options, root)`` of one mountinfo line; the root is
+    the part of its filesystem the mount shows (``/`` for all of it)."""
     fields = line.split()
     try:
         sep = fields.index("-")
@@ -60,7 +61,8 @@ def parse_mount_line(line: str) -> tuple[Path, str, list[str]] | None:
         return None
     if len(fields) < sep + 4 or sep < 6:
         return None
-    return Path(_unescape(fields[4])), fields[sep + 1], fields[sep + 3].split(",")
+    return (Path(_unescape(fields[4])), fields[sep + 1], fields[sep + 3].split(","),
+            _unescape(fields[3]))
 
 
 def detect(mountinfo_text: str | None = None) -> Layout:
@@ -81,7 +83,7 @@ def detect(mountinfo_text: str | None = None) -> Layout:
         parsed = parse_mount_line(line)
         if parsed is None:
             continue
-        point, fstype, options = parsed
+        point, fstype, options, _ = parsed
         if fstype == "cgroup2" and unified is None:
             unified = point
         elif fstype == "cgroup":

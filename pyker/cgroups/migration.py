@@ -58,10 +58,9 @@ def own_procs_file(cgroup_text: str, mountinfo_text: str) -> Path | None:
         parsed = parse_mount_line(line)
         if parsed is None or parsed[1] not in ("cgroup", "cgroup2"):
             continue
-        point, fstype, options = parsed
+        point, fstype, options, root = parsed
         key = frozenset() if fstype == "cgroup2" else names.intersection(options)
         path = own.get(key) if key or fstype == "cgroup2" else None
-        root = line.split()[3]
         if path is None or not (root == "/" or path == root or path.startswith(root + "/")):
             continue
         procs = point / path[len(root.rstrip("/")):].lstrip("/") / "cgroup.procs"
