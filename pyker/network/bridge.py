@@ -42,11 +42,10 @@ def ensure_bridge(name: str, subnet: str, gateway: str, *, internal: bool = Fals
 
     prefix = ipaddress.ip_network(subnet).prefixlen
     with RtNetlink() as nl:
-        index = nl.link_index(name)
-        if index is not None and f"{gateway}/{prefix}" in nl.addresses(index) and next(
-                (link.up for link in nl.links() if link.index == index), False):
+        link = nl.link(name)
+        if link is not None and link.up and f"{gateway}/{prefix}" in nl.addresses(link.index):
             return
-        if index is None:
+        if link is None:
             nl.add_bridge(name)
         if f"{gateway}/{prefix}" not in nl.addresses(name):
             nl.add_address(name, f"{gateway}/{prefix}")
@@ -91,10 +90,87 @@ def attach(netns: Path, *, bridge: str, veth: str, ifname: str, ip: str, mac: st
 
 
 def detach(veth: str) -> None:
-    """Remove the pair by its host end (the container's end goes with it). Idempotent."""
+    """Remove the pair by its host end (the container's end goes with it). Idempotent.
+
+    When ``start_detach`` began it, this waits for the kernel's notice that the link is
+    deleted (or for the request's error): the pair is gone from both namespaces when this
+    returns, either way.
+    """
+    pending = _PENDING.pop(veth, None)
+    if pending is not None:
+        pending.join()
+        if pending.error is not None:
+            raise pending.error
+        return
+    _delete(veth)
+
+
+def start_detach(veth: str) -> None:
+    """Begin removing the pair in a thread; ``detach(veth)`` later waits for it.
+
+    Unregistering a network device ends in rcu_barrier() (netdev_run_todo): the request
+    returns only after an RCU grace period, ~15-20 ms here, for a delete as for a move to
+    another namespace. The link is unlisted before that wait (the bridge port, the
+    addresses and routes, the peer in the container's namespace: gone) and the kernel says
+    so on its link notifications: ``detach`` returns on that notice, and the thread's
+    request finishes in the background, the kernel freeing memory nobody can reach.
+    A monitor starts it as soon as its container has exited, so that even the time to
+    that notice overlaps the rest of the cleanup.
+    """
+    if veth not in _PENDING:
+        _PENDING[veth] = _Deletion(veth)
+
+
+class _Deletion:
+    def __init__(self, veth: str) -> None:
+        import threading
+
+        from pyker.kernel.rtnetlink import LinkWatch
+
+        self.veth = veth
+        self.error: OSError | None = None
+        self.watch = LinkWatch()  # listening before the request: its notice cannot be missed
+        self._done_r, self._done_w = os.pipe2(os.O_CLOEXEC)
+        with RtNetlink() as host:
+            self.index = host.link_index(veth)
+        self._thread = threading.Thread(target=self._run, name=f"delete {veth}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            if self.index is not None:
+                _delete(self.index)
+        except OSError as err:
+            self.error = err
+        finally:
+            os.write(self._done_w, b"x")
+
+    def join(self) -> None:
+        """Until the kernel announces the link deleted, or the request ends (an error)."""
+        import select
+
+        try:
+            while self.index is not None:
+                ready, _, _ = select.select([self.watch, self._done_r], [], [])
+                if self._done_r in ready or self.index in self.watch.deleted():
+                    break
+        except OSError:  # ENOBUFS: notices lost; the request's own end is certain
+            self._thread.join()
+        finally:
+            self.watch.close()
+        if not self._thread.is_alive():
+            os.close(self._done_r)
+            os.close(self._done_w)
+        # else the thread still writes its end there: both ends close with the process
+
+
+_PENDING: dict[str, _Deletion] = {}
+
+
+def _delete(link: str | int) -> None:
     with RtNetlink() as host:
         try:
-            host.delete_link(veth)
+            host.delete_link(link)
         except OSError as err:
             if err.errno != errno.ENODEV:
                 raise

@@ -186,6 +186,9 @@ class Monitor:
             pid, wait_status = os.waitpid(started.pid, os.WNOHANG)
             if pid:
                 status = wait_status
+        if self.plan.runtime == "pyker" and not userns.new_user_namespace(self.plan.spec):
+            pidns.own_for_children()  # before the cleanup starts a thread or a process
+        self._release_network()
         relay.sel.unregister(self._wake_r)
         if self.signal_fd is not None:
             relay.sel.unregister(self.signal_fd)
@@ -200,12 +203,19 @@ class Monitor:
         if started.stdin is not None and started.stdin not in started.outputs:
             os.close(started.stdin)  # with a tty it is the master, closed with the output
         self.child = 0
-        if self.plan.runtime == "pyker" and not userns.new_user_namespace(self.plan.spec):
-            pidns.own_for_children()
         code, _ = exit_status(status)
         oom = bool(self.cgroup is not None and self.cgroup.oom_killed())
         self._died(code, oom, int(time.monotonic() - started_at))
         return code, oom
+
+    def _release_network(self) -> None:
+        """The container is gone and will not start again here: its veths can go now,
+        their deletion overlapping the rest of the cleanup (which waits for it)."""
+        netns = self.plan.netns
+        if self.plan.restart == "no" and netns and not netns.startswith("/proc/"):
+            from pyker.runtime.network_bridge import release_links
+
+            release_links(self.store.dir(self.plan.container_id))
 
     def _died(self, code: int, oom: bool, seconds: int) -> None:
         """Docker's ``oom`` then ``die`` events; before the exit is recorded, so that who

@@ -91,11 +91,15 @@ def setup(ctx, record, opts, image, container_dir: Path) -> NetPlan | None:
     network = _network(ctx, mode)
     bridge.ensure_bridge(network.bridge, network.subnet, network.gateway,
                          internal=network.internal)
-    path = ctx.run_root / "netns" / record.id
-    teardown(ctx, record.id, container_dir)  # what a crashed start may have left
-    netns.create(path)
+    path = Path(pinned(ctx.run_root, record.id))
+    if (container_dir / STATE_FILE).exists():  # what a crashed start or stop left
+        teardown(ctx, record.id, container_dir)
     state = {"mode": mode, "netns": str(path), "networks": {}, "ports": []}
+    # Written before anything is made, removed after everything is undone (teardown): a
+    # network part of a container exists only while this file does.
+    _save(container_dir, state)
     try:
+        netns.create(path)
         user_network = mode not in ("bridge", "default")
         endpoint = ctx.networks.attach(
             network.id, record.id, name=record.name, ip=opts.ip or None,
@@ -116,6 +120,11 @@ def setup(ctx, record, opts, image, container_dir: Path) -> NetPlan | None:
     _event(ctx, "connect", network, record.id)
     return NetPlan(netns=str(path), dns_networks=(network.id,) if user_network else (),
                    dns_upstreams=tuple(u.address for u in resolv.upstreams))
+
+
+def pinned(run_root: Path, container_id: str) -> str:
+    """Where a container's network namespace is pinned (bridge and user networks)."""
+    return str(run_root / "netns" / container_id)
 
 
 def _endpoint_doc(network, endpoint) -> dict[str, object]:
@@ -224,11 +233,22 @@ def teardown(ctx, container_id: str, container_dir: Path) -> None:
             bridge.detach(endpoint.veth)
         ctx.networks.detach(network.id, container_id)
         _event(ctx, "disconnect", network, container_id)
-    pinned = (state or {}).get("netns") or (
-        str(ctx.run_root / "netns" / container_id) if ctx.run_root else "")
-    if pinned and not pinned.startswith("/proc/"):
-        netns.remove(Path(pinned))
+    pinned_at = (state or {}).get("netns") or (
+        pinned(ctx.run_root, container_id) if ctx.run_root else "")
+    if pinned_at and not pinned_at.startswith("/proc/"):
+        netns.remove(Path(pinned_at))
     (container_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def release_links(container_dir: Path) -> None:
+    """Begin deleting the container's veth pairs (pyker.network.bridge.start_detach): once
+    its processes are gone and no restart follows, while the rest of the cleanup runs;
+    ``teardown`` waits for them."""
+    from pyker.network import bridge
+
+    for doc in ((settings(container_dir) or {}).get("networks") or {}).values():
+        if doc.get("EndpointID"):
+            bridge.start_detach(doc["EndpointID"])
 
 
 def _event(ctx, action: str, network, container_id: str) -> None:

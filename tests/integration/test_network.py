@@ -250,3 +250,31 @@ def test_system_prune_leaves_only_the_default_bridge_and_base_chains(net):
     rules = net.host("iptables-save")
     assert "leftover" not in rules and "9090" not in rules and "br-" not in rules
     assert "-A POSTROUTING -s 172.17.0.0/16 ! -o pyker0 -j MASQUERADE" in rules
+
+
+def test_a_start_after_a_crash_replaces_what_the_crash_left(net):
+    """Monitor and container killed -9: no teardown ran. The next start finds the network
+    state file, undoes the old veth, endpoint and namespace, and makes new ones."""
+    import signal
+
+    def links() -> set[str]:  # the veths on the bridge: a first run creates the bridge
+        return {link["ifname"] for link in json.loads(net.host("ip", "-j", "link"))
+                if link["ifname"].startswith("veth")}
+
+    before = links()
+    cid = net.out("run", "-d", "--name", "crashed", "busybox", "sleep", "1234").strip()
+    record = json.loads((Path(net.env["PYKER_DATA_ROOT"]) / "containers" / cid /
+                         "container.json").read_text())
+    os.kill(record["state"]["monitor_pid"], signal.SIGKILL)
+    os.kill(record["state"]["pid"], signal.SIGKILL)
+    time.sleep(0.3)
+    left = links() - before
+    assert len(left) == 1  # what the crash left
+    net("start", "crashed")
+    assert len(links() - before) == 1
+    address = ip_of(net, "crashed")
+    assert net.out("exec", "crashed", "ip", "-4", "-o", "addr", "show", "eth0").split()[3] \
+        == f"{address}/16"
+    net("rm", "-f", "crashed")
+    assert links() == before
+    assert not list(Path(net.env["PYKER_RUN_ROOT"], "netns").glob("*"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pyker.kernel.rtnetlink import Link, RtNetlink
+from pyker.kernel.rtnetlink import Link, LinkWatch, RtNetlink
 
 pytestmark = pytest.mark.requires("root")
 
@@ -266,3 +266,20 @@ def test_fd_that_is_not_a_namespace_is_refused_and_nothing_moves(tmp_path) -> No
         os.close(fd)
     assert caught.value.errno == errno.EINVAL
     assert _ns_inode("/proc/thread-self/ns/net") == before
+
+
+def test_link_watch_announces_a_deletion_by_index(ns: Netns, peer_ns: Netns) -> None:
+    with RtNetlink(ns.fd) as nl, LinkWatch(ns.fd) as watch:
+        nl.add_veth("vethpyk3", "vethpyk3c", peer_netns_fd=peer_ns.fd)
+        index = nl.link_index("vethpyk3")
+        assert index not in watch.deleted()  # its creation is announced, not as a deletion
+        nl.delete_link("vethpyk3")
+        assert watch.deleted() == {index}
+        assert watch.deleted() == set()  # read once
+
+
+def test_link_watch_hears_only_its_namespace(ns: Netns, peer_ns: Netns) -> None:
+    with RtNetlink(peer_ns.fd) as nl, LinkWatch(ns.fd) as watch:
+        nl.add_bridge("pyker9")
+        nl.delete_link("pyker9")
+        assert watch.deleted() == set()
