@@ -67,24 +67,38 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     # wait for that grace period too).
     cgroup = None if external else cgroup_bridge.make(record.id)
     migration.warm()
-    net = None
+    net = networking = None
     try:
-        mount_rootfs(images, image, paths, volatile=opts.auto_remove)
         if opts.network not in ("none", "host"):
-            net = network_bridge.setup(network_bridge.Context.of(store, run_root), record,
-                                       opts, image, paths.root)
+            # Mostly netlink round trips and a namespace's creation, in which the thread
+            # waits on the kernel without the GIL: done while this one mounts the root
+            # and writes the spec, which needs only the namespace's path.
+            networking = _Background(network_bridge.setup, network_bridge.Context.of(
+                store, run_root), record, opts, image, paths.root)
+            if opts.network.startswith("container:"):
+                net = networking.result()
+        mount_rootfs(images, image, paths, volatile=opts.auto_remove)
+        netns = net.netns if net else (
+            network_bridge.pinned(run_root, record.id) if networking else "")
         cgroups_path = (oci_runtime.cgroups_path(record.id) if external
                         else cgroup_bridge.path_of(record.id))
         spec = generate(opts, image, container_id=record.id, rootfs=paths.rootfs,
                         container_dir=paths.root, cgroups_path=cgroups_path,
-                        cgroup_v2=cgroup_bridge.is_v2(), netns_path=net.netns if net else "",
+                        cgroup_v2=cgroup_bridge.is_v2(), netns_path=netns,
                         pid_ns_path=_pid_namespace(store, opts.pid))
         validate(spec)
         spec.dump(paths.bundle / "config.json")
         program = None if external else _seccomp(spec, store)
         if cgroup is not None:
             cgroup_bridge.configure(cgroup, spec)
+        if networking is not None:
+            net = networking.result()
     except BaseException:
+        if networking is not None and net is None:
+            try:  # its own failure tore down what it had done; its success is undone below
+                net = networking.result()
+            except BaseException:  # noqa: BLE001 — the first error is the one to report
+                pass
         if net is not None:
             network_bridge.teardown(network_bridge.Context.of(store, run_root), record.id,
                                     paths.root)
@@ -103,6 +117,30 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                 netns=net.netns if net else "",
                 healthcheck=health.effective(image.config.config.healthcheck, opts.healthcheck),
                 shell=image.config.config.shell or ()), cgroup
+
+
+class _Background:
+    """A call running in a thread while the caller goes on; ``result()`` waits for it and
+    returns its value or raises its exception."""
+
+    def __init__(self, function, *args) -> None:
+        import threading
+
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(function, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, function, args) -> None:
+        try:
+            self._value = function(*args)
+        except BaseException as err:  # noqa: BLE001 — handed to the caller by result()
+            self._error = err
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _pid_namespace(store: ContainerStore, mode: str) -> str:
