@@ -55,7 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     engine = Engine()
     record = _create(engine, args)
-    attach = Attach(foreground=not args.detach, interactive=args.interactive)
+    front = None
+    if not args.detach and not args.tty:
+        from pyker.cli.forkchild import client_front
+
+        front = client_front()  # served by a fork server: this process is the monitor
+    attach = Attach(foreground=not args.detach, interactive=args.interactive, front=front)
     try:
         code = start(engine.images, engine.containers, record, attach=attach, remove=args.rm,
                      run_root=engine.config.run_root)

@@ -27,6 +27,7 @@ from pyker.cli.client import decode_request
 
 MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
 IDLE = b"idle"  # the server to its spare: no command runs, fault your memory in now
+OWN = b"own"  # a command to the server: I outlive my client (a container's monitor)
 _DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT,
                     signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 
@@ -41,15 +42,17 @@ class Spare:
 
     def hand_over(self, body: bytes, conn: socket.socket, fds: list[int]) -> None:
         """Give it the request: ``fds`` are the client's stdin, stdout, stderr and working
-        directory; ``conn`` the client's socket, on which it will report its end.
+        directory; ``conn`` the client's socket, on which it will report its end. ``ctl``
+        stays open: the command may say on it that it outlives its client (:data:`OWN`).
 
         Raises:
-            OSError: the spare is gone (killed meanwhile).
+            OSError: the spare is gone (killed meanwhile); ``ctl`` is closed then.
         """
         try:
             socket.send_fds(self.ctl, [body], [conn.fileno(), *fds])
-        finally:
+        except BaseException:
             self.ctl.close()
+            raise
 
     def idle(self) -> None:
         """No command runs: let it fault its memory in (see :func:`_prefault`)."""
@@ -109,7 +112,9 @@ def _wait_for_command(ctl: socket.socket, server_sockets: Iterable[socket.socket
         if body != IDLE or fds:
             break
         _prefault(ctl)
-    ctl.close()
+    global _SERVER
+    _SERVER = ctl  # kept for ClientFront; processes the command forks close their copy
+    os.register_at_fork(after_in_child=_forget_server)
     request = decode_request(body) if len(fds) == 5 else None
     if request is None:  # the server closed our socket (it stops), or sent nothing usable
         os._exit(0)
@@ -160,7 +165,9 @@ def _become(request, *, report: int, stdio: list[int], cwd: int) -> None:
     _reopen_stdio()
     from pyker.cli.main import main, on_exit
 
-    _ExitReport(report).install(on_exit)  # report: received close-on-exec, as no exec needs it
+    global _REPORT
+    _REPORT = _ExitReport(report)  # received close-on-exec, as no exec needs it
+    _REPORT.install(on_exit)
     main()  # ends with os._exit
 
 
@@ -174,6 +181,56 @@ def _take_environment(env: dict[str, str]) -> None:
     for name, value in env.items():
         if current.get(name) != value:
             current[name] = value
+
+
+_SERVER: socket.socket | None = None  # this command's socket to the server
+_REPORT: _ExitReport | None = None     # its client's socket
+
+
+def _forget_server() -> None:
+    global _SERVER
+    if _SERVER is not None:
+        _SERVER.close()
+        _SERVER = None
+
+
+def client_front() -> ClientFront | None:
+    """For a foreground ``run`` served by a fork server: the client, as the container's
+    monitor sees who waits in front of it (pyker.runtime.monitor.Front). None when this
+    process is not a fork server's command."""
+    if _SERVER is None or _REPORT is None:
+        return None
+    return ClientFront(_SERVER, _REPORT)
+
+
+class ClientFront:
+    """The fork server's client, waiting for this command's exit status.
+
+    A foreground ``run`` needs a monitor process that outlives the CLI's (a detach leaves
+    the container running) and a CLI that waits for it. Served by a fork server, the
+    process the user waits for is the client: the command's own process can be the
+    monitor (no monitor forked: ~5 ms here), and tell the client the container's end
+    (or a detach) with the exit report while it goes on, as a separate monitor would.
+    Made once the command knows it becomes a monitor: from then on the server does not
+    kill it when the client goes away, as it kills other commands (a killed ``pyker run``
+    leaves its container to its monitor).
+    """
+
+    def __init__(self, server: socket.socket, report: _ExitReport) -> None:
+        self._report = report
+        try:
+            server.send(OWN)
+        except OSError:  # the server is gone: nobody kills this process either
+            pass
+
+    def detached(self, why: bytes) -> None:
+        """ctrl-p ctrl-q (b"d": status 0) or stdout's reader gone (b"p": what dying of
+        SIGPIPE would have reported, 128+13)."""
+        self.ended(0 if why == b"d" else 128 + signal.SIGPIPE)
+
+    def ended(self, code: int) -> None:
+        self._report.send(code)
+        self._report.forget()  # once: the process's own exit reports nothing more
 
 
 class _ExitReport:

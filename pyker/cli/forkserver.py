@@ -14,7 +14,9 @@ sources changed is :mod:`pyker.cli.sourcewatch`'s answer (inotify).
 
 Only a client of the server's own uid is served (SO_PEERCRED; the socket is 0600 too). A
 signal the client receives is passed on to its command; a client that disappears (killed)
-takes its command with it, as a killed ``pyker`` process would. When pyker's source files
+takes its command with it, as a killed ``pyker`` process would, unless the command said it
+outlives its client (a foreground ``run`` whose process became the container's monitor:
+:class:`pyker.cli.forkchild.ClientFront`). When pyker's source files
 change, the server declines the next command (the client then runs it itself) and exits,
 so it never runs stale code.
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyker.cli.client import decode_request
-from pyker.cli.forkchild import MAX_REQUEST, Spare, fork_spare
+from pyker.cli.forkchild import MAX_REQUEST, OWN, Spare, fork_spare
 from pyker.cli.sourcewatch import PACKAGE, SourceWatch
 NAMESPACES = ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup")
 
@@ -58,9 +60,11 @@ def preload() -> None:
 
 @dataclass(slots=True)
 class Command:
-    conn: socket.socket
+    conn: socket.socket  # to the client
     pid: int
     pidfd: int
+    ctl: socket.socket   # to the command's process (pyker.cli.forkchild)
+    owned: bool = False  # the command outlives its client (forkchild.OWN)
 
 
 @dataclass(slots=True)
@@ -113,15 +117,16 @@ class Server:
         finally:
             for fd in fds:
                 os.close(fd)
-        command = Command(conn=conn, pid=spare.pid, pidfd=spare.pidfd)
+        command = Command(conn=conn, pid=spare.pid, pidfd=spare.pidfd, ctl=spare.ctl)
         self.commands[spare.pid] = command
         self.sel.register(conn, selectors.EVENT_READ, lambda _c, cmd=command: self._relay(cmd))
+        self.sel.register(spare.ctl, selectors.EVENT_READ, lambda _c, cmd=command: self._told(cmd))
         self.sel.register(spare.pidfd, selectors.EVENT_READ,
                           lambda _f, cmd=command: self._ended(cmd))
         self._refill()  # while the command runs: the next client finds its process forked
 
     def _sockets(self) -> list[socket.socket]:
-        return [self.listener, *(c.conn for c in self.commands.values())]
+        return [self.listener, *(s for c in self.commands.values() for s in (c.conn, c.ctl))]
 
     def _refill(self) -> None:
         if self.spare is None and not self.stopping:
@@ -200,9 +205,24 @@ class Server:
                 os.kill(cmd.pid, int(message[1:]))
             elif not message:
                 self.sel.unregister(cmd.conn)
-                os.kill(cmd.pid, signal.SIGKILL)
+                if not cmd.owned:
+                    os.kill(cmd.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    def _told(self, cmd: Command) -> None:
+        """The command says it outlives its client (a container's monitor, see
+        :class:`pyker.cli.forkchild.ClientFront`), or its socket closed (it exits)."""
+        if self.commands.get(cmd.pid) is not cmd:
+            return  # ended in this same select round (_ended closed the socket)
+        try:
+            message = cmd.ctl.recv(64)
+        except OSError:
+            message = b""
+        if message == OWN:
+            cmd.owned = True
+        elif not message:
+            self.sel.unregister(cmd.ctl)
 
     def _ended(self, cmd: Command) -> None:
         _, status = os.waitpid(cmd.pid, 0)
@@ -214,11 +234,12 @@ class Server:
             pass
         self.sel.unregister(cmd.pidfd)
         os.close(cmd.pidfd)
-        try:
-            self.sel.unregister(cmd.conn)
-        except KeyError:
-            pass
-        cmd.conn.close()
+        for sock in (cmd.conn, cmd.ctl):
+            try:
+                self.sel.unregister(sock)
+            except KeyError:
+                pass
+            sock.close()
         del self.commands[cmd.pid]
         self._if_idle()
 

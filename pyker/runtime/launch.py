@@ -9,6 +9,9 @@ and creates the cgroup, then forks the monitor:
   ``--sig-proxy`` does.
 * detached (``-d``, ``start``): the monitor double-forks into its own session, so it outlives
   the CLI, and reports through a pipe once the container has started (or why it could not).
+* foreground without a tty, the command served by a fork server (``Attach.front``): the user
+  waits for the server's client, not for this process, so this process is the monitor; it
+  reports the container's end (or a detach) to the client and goes on to its own exit.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pyker.image.store import ImageStore
 from pyker.runtime import cgroup_bridge, health, network_bridge
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
 from pyker.runtime.logs import rfc3339_nano
-from pyker.runtime.monitor import FORWARDED, Monitor, Plan
+from pyker.runtime.monitor import FORWARDED, Front, Monitor, Plan, PipeFront
 from pyker.runtime.spawn import StartFailed
 from pyker.runtime.options import RunOptions
 from pyker.runtime.state import ContainerStore, Record
@@ -36,6 +39,9 @@ from pyker.runtime.state import ContainerStore, Record
 class Attach:
     foreground: bool
     interactive: bool
+    # Who waits for a foreground run without a tty, when it is not this process (a fork
+    # server's client, pyker.cli.forkchild.ClientFront): this process is then the monitor.
+    front: Front | None = None
 
 
 def prepare(images: ImageStore, store: ContainerStore, record: Record,
@@ -193,10 +199,10 @@ def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> Path 
 
 
 def monitor_main(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
-                 ready_fd: int | None, detach_fd: int | None = None,
+                 ready_fd: int | None, front: Front | None = None,
                  signal_fd: int | None = None) -> int:
     """The monitor's whole life; returns the container's final exit code."""
-    monitor = Monitor(plan, store, cgroup, detach_fd, signal_fd)
+    monitor = Monitor(plan, store, cgroup, front, signal_fd)
     code = _supervise(monitor, store, plan, cgroup, remove=remove, ready_fd=ready_fd)
     monitor.ended(code)
     if monitor.trash is not None:  # a --rm container's files, out of the store already
@@ -268,6 +274,10 @@ def start(images: ImageStore, store: ContainerStore, record: Record, *, attach: 
     plan, cgroup = prepare(images, store, record, attach, run_root)
     sys.stdout.flush()
     sys.stderr.flush()
+    if attach.foreground and attach.front is not None and not plan.tty:
+        # Its front waits for a report, not for this process: no monitor to fork.
+        return _run_child(store, plan, cgroup, remove=remove, ready_fd=None,
+                          front=attach.front)
     if attach.foreground:
         return _foreground(store, plan, cgroup, remove=remove)
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
@@ -312,7 +322,7 @@ def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> i
         os.close(detach_r)
         os.close(signal_w)
         os._exit(_run_child(store, plan, cgroup, remove=remove, ready_fd=None,
-                            detach_fd=detach_w, signal_fd=signal_r))
+                            front=PipeFront(detach_w), signal_fd=signal_r))
     os.close(detach_w)
     os.close(signal_r)
     os.set_blocking(signal_w, False)
@@ -367,11 +377,11 @@ def _reap_later(pid: int) -> None:
 
 
 def _run_child(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
-               ready_fd: int | None, detach_fd: int | None = None,
+               ready_fd: int | None, front: Front | None = None,
                signal_fd: int | None = None) -> int:
     try:
         return monitor_main(store, plan, cgroup, remove=remove, ready_fd=ready_fd,
-                            detach_fd=detach_fd, signal_fd=signal_fd)
+                            front=front, signal_fd=signal_fd)
     except BaseException as err:  # noqa: BLE001 — a forked monitor must never unwind into the CLI
         import traceback
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pyker import events
 from pyker.runtime import pidns, userns
@@ -61,9 +61,37 @@ class Plan:
     shell: tuple[str, ...] = ()          # the image's SHELL: a CMD-SHELL probe runs under it
 
 
+class Front(Protocol):
+    """Who waits in front of a foreground monitor: told once, of a detach or of the end."""
+
+    def detached(self, why: bytes) -> None:
+        """b"d": ctrl-p ctrl-q, the container goes on alone; b"p": stdout's reader is gone."""
+
+    def ended(self, code: int) -> None:
+        """The container's final exit code, the container cleaned up (removed, with --rm)."""
+
+
+class PipeFront:
+    """The CLI that forked this monitor, reading a pipe (launch._foreground): ``d``, ``p``,
+    or ``e`` and the code's byte."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def detached(self, why: bytes) -> None:
+        os.write(self.fd, why)
+        os.close(self.fd)
+
+    def ended(self, code: int) -> None:
+        try:
+            os.write(self.fd, b"e" + bytes([code & 0xFF]))
+        except OSError:  # the CLI is gone
+            pass
+
+
 class Monitor:
     def __init__(self, plan: Plan, store: ContainerStore, cgroup,
-                 detach_fd: int | None = None, signal_fd: int | None = None) -> None:
+                 front: Front | None = None, signal_fd: int | None = None) -> None:
         self.plan, self.store, self.cgroup = plan, store, cgroup
         self.child = 0
         self.signal_fd = signal_fd  # a foreground CLI's signals (launch._foreground)
@@ -71,7 +99,7 @@ class Monitor:
         self.relay: Relay | None = None
         self.trash: Path | None = None  # a removed container's files, deleted last
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
-        self.detach_fd = detach_fd
+        self.front = front
         self.server = listen(plan.attach_socket) if plan.attach_socket else None
 
     def detach(self, why: bytes = b"d") -> None:
@@ -79,7 +107,7 @@ class Monitor:
         closed by its reader (b"p"): leave the terminal, keep the container.
 
         A session of its own keeps the terminal's hangup and Ctrl-C away from the monitor;
-        the waiting CLI learns it through the detach pipe and exits.
+        the waiting CLI (its front) learns it and exits.
         """
         self.plan = replace(self.plan, foreground=False, interactive=False)
         try:
@@ -90,20 +118,16 @@ class Monitor:
         for target in (0, 1, 2):
             os.dup2(null, target)
         os.close(null)
-        if self.detach_fd is not None:
-            os.write(self.detach_fd, why)
-            os.close(self.detach_fd)
-            self.detach_fd = None
+        if self.front is not None:
+            self.front.detached(why)
+            self.front = None
         self._own_signals()
 
     def ended(self, code: int) -> None:
-        """Tell a foreground CLI the final exit code (``e`` and the code's byte) as soon as
-        the container is cleaned up, before this process's own exit."""
-        if self.detach_fd is not None:
-            try:
-                os.write(self.detach_fd, b"e" + bytes([code & 0xFF]))
-            except OSError:  # the CLI is gone
-                pass
+        """Tell a foreground CLI the final exit code as soon as the container is cleaned
+        up, before this process's own exit."""
+        if self.front is not None:
+            self.front.ended(code)
 
     def _own_signals(self) -> None:
         """No CLI in front any more (detached, or it died): signals sent to the monitor

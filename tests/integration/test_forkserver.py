@@ -191,21 +191,60 @@ def test_a_signal_to_the_client_reaches_the_container(env):
         assert client.wait(timeout=30) == 7
 
 
+def _wait_gone(pid: int) -> bool:
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not os.path.exists(f"/proc/{pid}")
+
+
 def test_a_killed_client_takes_its_command_along(env):
-    with popen(env, "run", "busybox", "sh", "-c", "echo ready; sleep 60",
-               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
+    assert run(env, "run", "-d", "--name", "waited", "busybox", "sleep", "60").returncode == 0
+    try:
+        with popen(env, "wait", "waited", stdout=subprocess.PIPE) as client:
+            deadline = time.monotonic() + 10
+            while not commands(server_pid(env)) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            command = commands(server_pid(env))
+            assert len(command) == 1
+            client.kill()
+            client.wait()
+        assert _wait_gone(command[0])
+    finally:
+        run(env, "rm", "-f", "waited")
+
+
+def test_a_foreground_runs_command_is_its_monitor_and_outlives_a_killed_client(env):
+    """A foreground run without a tty: the command's process monitors the container (no
+    monitor forked), so a killed client leaves it running the container to its end, as
+    a killed `pyker run` leaves its monitor; --rm then removes the container."""
+    with popen(env, "run", "--rm", "-i", "--name", "orphaned", "busybox", "sh", "-c",
+               "echo ready; read line", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+               stderr=subprocess.DEVNULL) as client:
         assert client.stdout.readline() == b"ready\n"
-        command = commands(server_pid(env))
-        assert len(command) == 1
+        [command] = commands(server_pid(env))
+        init = int(run(env, "inspect", "-f", "{{.State.Pid}}", "orphaned").stdout)
+        assert int(Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()[1]) \
+            == command  # the container's parent: the command itself
+        assert sorted(os.listdir(f"/proc/{init}/fd")) == ["0", "1", "2"]
         client.kill()
         client.wait()
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{command[0]}") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not os.path.exists(f"/proc/{command[0]}")
-    # As with a killed `pyker` process, the container itself goes on; clean it up.
-    names = run(env, "ps", "-aq").stdout.split()
-    assert run(env, "rm", "-f", *[n.decode() for n in names]).returncode == 0
+        time.sleep(0.2)
+        assert os.path.exists(f"/proc/{command}") and os.path.exists(f"/proc/{init}")
+        client.stdin.close()  # the container's `read` ends: it exits, and is removed
+    assert _wait_gone(init) and _wait_gone(command)
+    assert b"orphaned" not in run(env, "ps", "-a").stdout
+
+
+def test_a_closed_stdout_ends_a_foreground_run_as_sigpipe_would(env):
+    with popen(env, "run", "--rm", "--name", "piped", "busybox", "sh", "-c",
+               "echo first; sleep 1; while echo more; do :; done",
+               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as client:
+        assert client.stdout.readline() == b"first\n"
+        client.stdout.close()  # as `| head -n 1` does
+        assert client.wait(timeout=30) == 128 + signal.SIGPIPE
+    # Docker's CLI dies; the container goes on, its output unread: stop it.
+    assert run(env, "rm", "-f", "piped").returncode == 0
 
 
 def test_one_spare_waits_holding_nothing_of_the_server(env):
