@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from pyker.errors import CgroupError
@@ -40,15 +41,11 @@ class Layout:
 
 def _unescape(text: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal (proc(5)).
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and text[i + 1:i + 4].isdigit():
-            out.append(chr(int(text[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    if "\\" not in text:  # nearly always: the escapes are rare, this runs for every line
+        return text
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def parse_mount_line(line: str) -> tuple[Path, str, list[str], str] | None:
@@ -77,9 +74,17 @@ def detect(mountinfo_text: str | None = None) -> Layout:
     if mountinfo_text is None:
         with open("/proc/self/mountinfo") as f:
             mountinfo_text = f.read()
+    # The fstype follows the separator: " - cgroup" finds the cgroup and cgroup2 mounts
+    # (a space in a path is escaped), which alone decide; the rest changes with every
+    # container's root mounted.
+    lines = [line for line in mountinfo_text.splitlines() if " - cgroup" in line]
+    key = "\n".join(lines)
+    cached = _DETECTED.get(key)
+    if cached is not None:
+        return cached
     v1: dict[str, Path] = {}
     unified: Path | None = None
-    for line in mountinfo_text.splitlines():
+    for line in lines:
         parsed = parse_mount_line(line)
         if parsed is None:
             continue
@@ -90,11 +95,21 @@ def detect(mountinfo_text: str | None = None) -> Layout:
             for option in options:
                 if option in V1_CONTROLLERS:
                     v1.setdefault(option, point)
-    if v1:
-        return Layout("hybrid" if unified else "v1", v1, unified)
-    if unified is not None:
-        return Layout("v2", {}, unified)
-    raise CgroupError("no cgroup filesystem mounted (no cgroup or cgroup2 in mountinfo)")
+    if v1:  # read-only: every caller shares the cached answer
+        layout = Layout("hybrid" if unified else "v1", MappingProxyType(v1), unified)
+    elif unified is not None:
+        layout = Layout("v2", {}, unified)
+    else:
+        raise CgroupError("no cgroup filesystem mounted (no cgroup or cgroup2 in mountinfo)")
+    _DETECTED.clear()  # one entry: the answer for the cgroup mounts seen last
+    _DETECTED[key] = layout
+    return layout
+
+
+# A command asks more than once (its manager, then the spec's cgroup version), a fork
+# server's commands inherit the server's answer: the mount table is read each time, and
+# its cgroup mounts parsed again only when they changed.
+_DETECTED: dict[str, Layout] = {}
 
 
 def relative_cgroup_path(path: str) -> str:

@@ -55,7 +55,7 @@ def own_procs_file(cgroup_text: str, mountinfo_text: str) -> Path | None:
     names = frozenset().union(*own)  # every controller (and name=...) this process has
     found: Path | None = None
     for line in mountinfo_text.splitlines():
-        parsed = parse_mount_line(line)
+        parsed = parse_mount_line(line) if " - cgroup" in line else None  # the fstype
         if parsed is None or parsed[1] not in ("cgroup", "cgroup2"):
             continue
         point, fstype, options, root = parsed

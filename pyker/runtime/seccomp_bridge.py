@@ -27,10 +27,24 @@ def spec_seccomp(setting: str, caps: Iterable[str]) -> LinuxSeccomp | None:
     """
     if setting == "unconfined":
         return None
-    profile = load_profile(setting or None)
+    if setting:  # a file: read at each start (it may have changed)
+        return _resolve(load_profile(setting), list(caps))
+    key = frozenset(caps)
+    cached = _DEFAULT.get(key)
+    if cached is None:
+        cached = _DEFAULT[key] = _resolve(load_profile(None), list(key))
+    return cached
+
+
+# Docker's default profile resolved per capability set: the same for every container of a
+# process (the profile, the machine and the kernel do not change under it), and ~1 ms to
+# resolve; a fork server's warm-up fills it for its commands.
+_DEFAULT: dict[frozenset[str], LinuxSeccomp] = {}
+
+
+def _resolve(profile: Profile, caps: list[str]) -> LinuxSeccomp:
     native, goarch = MACHINES.get(platform.machine(), ("", ""))
     kernel = running_kernel()
-    caps = list(caps)
     rules = tuple(
         LinuxSyscall(names=r.names, action=r.action.name, errno_ret=r.errno_ret,
                      args=tuple(LinuxSeccompArg(index=a.index, value=a.value,

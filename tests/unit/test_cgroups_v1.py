@@ -332,3 +332,15 @@ def test_detect_unescapes_mount_points_and_refuses_none() -> None:
     assert detect(text).unified == Path("/mnt/my cgroups")
     with pytest.raises(CgroupError, match="no cgroup filesystem mounted"):
         detect("22 1 254:1 / / rw - ext4 /dev/vda1 rw\n")
+
+
+def test_detect_answers_from_the_cgroup_mounts_alone() -> None:
+    """Other mounts (a container's root, a pinned namespace) come and go with every run:
+    they change nothing, and the parsed answer is reused; a cgroup mount's change counts."""
+    first = detect(HYBRID)
+    busier = HYBRID + "90 22 0:90 / /var/lib/pyker/x/rootfs rw - overlay overlay rw,lowerdir=a\n"
+    assert detect(busier) is first
+    moved = HYBRID.replace("/sys/fs/cgroup/pids rw", "/mnt/pids rw")
+    assert detect(moved).v1["pids"] == Path("/mnt/pids")
+    with pytest.raises(TypeError):
+        first.v1["pids"] = Path("/elsewhere")  # shared by every caller: read-only
