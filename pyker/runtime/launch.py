@@ -67,22 +67,23 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     paths = Paths(root=store.dir(record.id))
     if opts.userns_remap is not None:
         _for_remapped_root(paths, opts.userns_remap)
-    # An external runtime creates (and removes) the cgroup itself, from cgroupsPath. Ours is
-    # made first, and the grace period its move will wait for starts right after, to run
-    # while the rest is prepared (pyker.cgroups.migration; a mkdir in a cgroup tree would
-    # wait for that grace period too).
-    cgroup = None if external else cgroup_bridge.make(record.id)
-    migration.warm()
-    net = networking = None
+    net = networking = cgroup = None
     try:
         if opts.network not in ("none", "host"):
             # Mostly netlink round trips and a namespace's creation, in which the thread
-            # waits on the kernel without the GIL: done while this one mounts the root
-            # and writes the spec, which needs only the namespace's path.
+            # waits on the kernel without the GIL: started first, it runs while this one
+            # makes the cgroup, mounts the root and writes the spec, which needs only the
+            # namespace's path.
             networking = _Background(network_bridge.setup, network_bridge.Context.of(
                 store, run_root), record, opts, image, paths.root)
             if opts.network.startswith("container:"):
                 net = networking.result()
+        # An external runtime creates (and removes) the cgroup itself, from cgroupsPath.
+        # Ours is made first, and the grace period its move will wait for starts right
+        # after, to run while the rest is prepared (pyker.cgroups.migration; a mkdir in a
+        # cgroup tree would wait for that grace period too).
+        cgroup = None if external else cgroup_bridge.make(record.id)
+        migration.warm()
         mount_rootfs(images, image, paths, volatile=opts.auto_remove)
         netns = net.netns if net else (
             network_bridge.pinned(run_root, record.id) if networking else "")
