@@ -111,7 +111,8 @@ def setup(ctx, record, opts, image, container_dir: Path) -> NetPlan | None:
                       ip=endpoint.ip, mac=endpoint.mac, subnet=network.subnet,
                       gateway=None if network.internal else network.gateway)
         state["ports"] = _publish(ctx, record.id, network, endpoint, opts, image)
-        _save(container_dir, state)
+        if state["ports"]:
+            _save(container_dir, state)
         resolv = _write_files(ctx, record, opts, container_dir, endpoint.ip,
                               embedded_dns=user_network, gateway=network.gateway)
     except BaseException:
