@@ -117,8 +117,12 @@ def start_detach(veth: str) -> None:
     A monitor starts it as soon as its container has exited, so that even the time to
     that notice overlaps the rest of the cleanup.
     """
-    if veth not in _PENDING:
+    if veth in _PENDING:
+        return
+    try:
         _PENDING[veth] = _Deletion(veth)
+    except (OSError, RuntimeError):  # no socket, pipe or thread now: detach does it all
+        pass
 
 
 class _Deletion:
@@ -130,11 +134,21 @@ class _Deletion:
         self.veth = veth
         self.error: OSError | None = None
         self.watch = LinkWatch()  # listening before the request: its notice cannot be missed
-        self._done_r, self._done_w = os.pipe2(os.O_CLOEXEC)
-        with RtNetlink() as host:
-            self.index = host.link_index(veth)
+        try:
+            with RtNetlink() as host:
+                self.index = host.link_index(veth)
+            self._done_r, self._done_w = os.pipe2(os.O_CLOEXEC)
+        except BaseException:
+            self.watch.close()
+            raise
         self._thread = threading.Thread(target=self._run, name=f"delete {veth}", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            for fd in (self._done_r, self._done_w):
+                os.close(fd)
+            self.watch.close()
+            raise
 
     def _run(self) -> None:
         try:

@@ -247,7 +247,11 @@ def release_links(container_dir: Path) -> None:
     ``teardown`` waits for them."""
     from pyker.network import bridge
 
-    for doc in ((settings(container_dir) or {}).get("networks") or {}).values():
+    try:
+        state = settings(container_dir) or {}
+    except (OSError, ValueError):  # unreadable: teardown reports it, from the store
+        return
+    for doc in (state.get("networks") or {}).values():
         if doc.get("EndpointID"):
             bridge.start_detach(doc["EndpointID"])
 

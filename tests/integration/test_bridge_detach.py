@@ -120,3 +120,15 @@ def test_the_name_is_free_again_when_detach_returns(netns) -> None:  # noqa: ANN
 
     _inside(host, body)
     assert "vethpyk1" in _links(host)
+
+
+def test_an_unreadable_network_state_starts_nothing_and_raises_nothing(tmp_path) -> None:  # noqa: ANN001
+    """The monitor's early release is an optimisation: a torn network.json leaves the
+    whole removal to teardown, which reads the network store."""
+    from pyker.runtime.network_bridge import release_links
+
+    (tmp_path / "network.json").write_text('{"networks": {"bridge": {"Endpoi')
+    release_links(tmp_path)
+    (tmp_path / "network.json").write_text('{"networks": {"bridge": {"EndpointID": ""}}}')
+    release_links(tmp_path)
+    assert bridge._PENDING == {}
