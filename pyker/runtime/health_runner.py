@@ -14,6 +14,8 @@ import signal
 import time
 from typing import TYPE_CHECKING, NoReturn
 
+from pyker.kernel.fds import null_stdio
+
 if TYPE_CHECKING:
     from pyker.runtime.state import ContainerStore
 
@@ -55,9 +57,7 @@ def _detach_from_monitor(keep: int) -> None:
     for sig in (s for s in signal.valid_signals() if callable(signal.getsignal(s))):
         signal.signal(sig, signal.SIG_DFL)
     os.setpgid(0, 0)
-    null = os.open(os.devnull, os.O_RDWR)
-    for target in (0, 1, 2):
-        os.dup2(null, target)
+    null_stdio()
     os.closerange(3, keep)
     os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pyker.cgroups import migration
 from pyker.errors import ExecError, PykerError
+from pyker.kernel.fds import null_stdio
 from pyker.image.store import ImageStore
 from pyker.runtime import cgroup_bridge, health, network_bridge
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
@@ -258,13 +259,6 @@ def _ready(fd: int | None, message: str) -> None:
             pass
 
 
-def _detach_stdio() -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    for target in (0, 1, 2):
-        os.dup2(null, target)
-    os.close(null)
-
-
 def start(images: ImageStore, store: ContainerStore, record: Record, *, attach: Attach,
           run_root: Path, remove: bool = False) -> int:
     """Start ``record``; foreground: its exit code (0 if detached); detached: 0 once it runs.
@@ -288,7 +282,7 @@ def start(images: ImageStore, store: ContainerStore, record: Record, *, attach: 
         os.setsid()
         if os.fork():
             os._exit(0)
-        _detach_stdio()
+        null_stdio()
         os._exit(_run_child(store, plan, cgroup, remove=remove, ready_fd=ready_w))
     os.close(ready_w)
     os.waitpid(pid, 0)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from pyker import events
+from pyker.kernel.fds import null_stdio
 from pyker.runtime import pidns, userns
 from pyker.runtime.attach import listen
 from pyker.runtime.relay import Relay
@@ -89,6 +90,16 @@ class PipeFront:
             pass
 
 
+def _flush_quietly() -> None:
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # its reader is gone, or it is closed
+            pass
+
+
 class Monitor:
     def __init__(self, plan: Plan, store: ContainerStore, cgroup,
                  front: Front | None = None, signal_fd: int | None = None) -> None:
@@ -114,10 +125,7 @@ class Monitor:
             os.setsid()
         except OSError:
             pass
-        null = os.open(os.devnull, os.O_RDWR)
-        for target in (0, 1, 2):
-            os.dup2(null, target)
-        os.close(null)
+        null_stdio()
         if self.front is not None:
             self.front.detached(why)
             self.front = None
@@ -128,6 +136,12 @@ class Monitor:
         up, before this process's own exit."""
         if self.front is not None:
             self.front.ended(code)
+            self.front = None
+            # What is left (deleting a --rm container's files, this process's exit) is
+            # not the user's wait: a reader of the CLI's output (`| cat`, a notebook) gets
+            # its EOF now rather than when this copy of its descriptors goes.
+            _flush_quietly()
+            null_stdio()
 
     def _own_signals(self) -> None:
         """No CLI in front any more (detached, or it died): signals sent to the monitor

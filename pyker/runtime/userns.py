@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from pyker.errors import ConfigError, PykerError
+from pyker.kernel.fds import null_stdio
 from pyker.kernel.namespaces import CloneFlag, unshare
 from pyker.spec.runtime import IdMapping, Spec
 
@@ -282,9 +283,7 @@ class Helper:
     @staticmethod
     def _wait(init: int) -> NoReturn:
         """Hold nothing of the container's (its output pipes' EOF is the init's exit), wait."""
-        null = os.open(os.devnull, os.O_RDWR)
-        for target in (0, 1, 2):
-            os.dup2(null, target)
+        null_stdio()
         os.closerange(3, 65536)
         while True:
             try:
