@@ -8,6 +8,7 @@ sees these methods.
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Protocol
 
 from pyker.cgroups.resources import Resources
@@ -30,6 +31,10 @@ class Manager(Protocol):
 
     def add_process(self, pid: int) -> None:
         """Move ``pid`` (all its threads) into the cgroup."""
+
+    def self_join_files(self) -> tuple[Path, ...] | None:
+        """Files a single-threaded process writes ``0`` into to move itself into the
+        cgroup, sparing the kernel's thread-group lock; None where the driver has none."""
 
     def pids(self) -> list[int]:
         """The processes in the cgroup."""

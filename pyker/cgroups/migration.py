@@ -9,6 +9,10 @@ while the switch is under way waits only for its end, and one that comes within 
 of the last writer's release does not wait at all; a hierarchy mounted with ``favordynmods``
 keeps the slow path for good, and then nobody waits.
 
+A run on v1 avoids the wait altogether: its init moves itself through ``tasks``, which
+the kernel spares that lock (pyker.cgroups.v1.manager.V1Manager.self_join_files). The
+warm-up serves the other moves: cgroup v2, a user namespace's init, ``exec``.
+
 :func:`warm` starts the switch when a command knows it will move a process, in a thread,
 while the command goes on with the work that comes before the move (overlay, spec, seccomp
 program, the monitor's fork). Not a mkdir in a cgroup tree: that takes the cgroup_mutex the

@@ -78,8 +78,23 @@ def _private_cgroupns(spec: Spec) -> bool:
     return any(ns.type == "cgroup" and not ns.path for ns in spec.linux.namespaces)
 
 
-def _join_cgroup(spec: Spec, go_fd: int) -> None:
-    """Wait for the monitor to move this process into the container's cgroup.
+def _open_joins(join_files: tuple[Path, ...]) -> list[tuple[Path, int]]:
+    """The host's cgroup files this process moves itself with, opened while the host's
+    tree is still in view (before pivot_root)."""
+    opened = []
+    for path in join_files:
+        try:
+            opened.append((path, os.open(path, os.O_WRONLY | os.O_CLOEXEC)))
+        except OSError as err:
+            raise InitError(125, f"cannot join the container's cgroup: open {path}: "
+                                 f"{err.strerror}") from err
+    return opened
+
+
+def _join_cgroup(spec: Spec, go_fd: int, joins: list[tuple[Path, int]]) -> None:
+    """Wait for the monitor to move this process into the container's cgroup, or, with
+    ``joins`` (v1: pyker.cgroups.v1.manager.V1Manager.self_join_files, see _open_joins),
+    for its "go" and then move itself, which spares the wait described below.
 
     Moving a process between cgroups waits for an RCU grace period (the threadgroup rwsem):
     10-30 ms here, runc pays it too. The set-up that does not depend on the cgroup (mounts,
@@ -90,6 +105,14 @@ def _join_cgroup(spec: Spec, go_fd: int) -> None:
     if os.read(go_fd, 1) != b"1":  # the monitor died or refused: do not run unconfined
         os._exit(125)
     os.close(go_fd)
+    for path, fd in joins:
+        try:
+            os.write(fd, b"0")
+        except OSError as err:
+            raise InitError(125, f"cannot join the container's cgroup: write {path}: "
+                                 f"{err.strerror}") from err
+        finally:
+            os.close(fd)
     if _private_cgroupns(spec):
         unshare(CloneFlag.CLONE_NEWCGROUP)
 
@@ -180,7 +203,8 @@ def _close_fds(keep: int) -> None:
 
 def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
         console: socket.socket | None, go_fd: int, err_fd: int,
-        seccomp: bytes | None = None, joined: bool = False) -> NoReturn:
+        seccomp: bytes | None = None, joined: bool = False,
+        join_files: tuple[Path, ...] = ()) -> NoReturn:
     """Become the container's process; never returns (exec or _exit)."""
     try:
         if stdio is not None:
@@ -188,13 +212,16 @@ def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
         if not joined:  # else a user namespace's helper did, before making it
             join_namespaces(spec)
         _unshare(spec)
+        joins = _open_joins(join_files)
         container_fs.prepare(spec, rootfs=rootfs)
         # A cgroup namespace's root is the cgroup it is made in, and /sys/fs/cgroup is
         # mounted from inside it: then the move comes first. Else as late as can be, before
-        # the privileges go (seccomp may deny even the read of the monitor's "go").
+        # the privileges go (seccomp may deny even the read of the monitor's "go"): a move
+        # by the monitor overlaps the set-up, and the pages this copy of the monitor writes
+        # meanwhile are not charged to the container's memory.
         early = _private_cgroupns(spec)
         if early:
-            _join_cgroup(spec, go_fd)
+            _join_cgroup(spec, go_fd, joins)
         container_fs.mount_cgroups(spec, rootfs=rootfs)
         container_fs.pivot(rootfs)
         container_fs.finish(spec)
@@ -208,7 +235,7 @@ def run(spec: Spec, *, rootfs: Path, stdio: tuple[int, int, int] | None,
         _cwd(spec)
         exe = find_executable(spec.process.args[0], spec.process.env)
         if not early:
-            _join_cgroup(spec, go_fd)
+            _join_cgroup(spec, go_fd, joins)
         privileges.drop(spec, seccomp)
         os.chdir(spec.process.cwd)
         default_signals()

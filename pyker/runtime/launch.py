@@ -82,9 +82,12 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
         # An external runtime creates (and removes) the cgroup itself, from cgroupsPath.
         # Ours is made first, and the grace period its move will wait for starts right
         # after, to run while the rest is prepared (pyker.cgroups.migration; a mkdir in a
-        # cgroup tree would wait for that grace period too).
+        # cgroup tree would wait for that grace period too). On v1 the init moves itself
+        # without that wait (pyker.runtime.spawn), unless a user namespace prevents it:
+        # no warm-up then, whose writer would hold the cgroup_mutex that move needs.
         cgroup = None if external else cgroup_bridge.make(record.id)
-        migration.warm()
+        if cgroup is None or cgroup.self_join_files() is None or opts.userns_remap is not None:
+            migration.warm()
         mount_rootfs(images, image, paths, volatile=opts.auto_remove)
         netns = net.netns if net else (
             network_bridge.pinned(run_root, record.id) if networking else "")

@@ -103,6 +103,10 @@ def spawn(plan: Plan, cgroup) -> Started:
     # With a user namespace, a helper creates it and forks the init (pyker.runtime.userns):
     # the PID namespace must be the new user namespace's, not one the monitor would make.
     helper = userns.Helper() if userns.new_user_namespace(plan.spec) else None
+    # On v1 the init moves itself into its cgroup, which spares it the grace period a move
+    # by this process waits for (V1Manager.self_join_files); not from inside a user
+    # namespace, whose root may not write the host's cgroup files.
+    join_files = cgroup.self_join_files() if cgroup is not None and helper is None else None
     pid_ns = next((ns for ns in plan.spec.linux.namespaces if ns.type == "pid"), None)
     if helper is None and pid_ns is not None:
         if pid_ns.path:  # --pid container:NAME: the init joins that container's namespace
@@ -119,7 +123,8 @@ def spawn(plan: Plan, cgroup) -> Started:
         def start_init() -> NoReturn:
             container_init.run(plan.spec, rootfs=plan.rootfs, stdio=stdio,
                                console=console_child if plan.tty else None, go_fd=go_r,
-                               err_fd=err_w, seccomp=plan.seccomp, joined=helper is not None)
+                               err_fd=err_w, seccomp=plan.seccomp, joined=helper is not None,
+                               join_files=join_files or ())
 
         if helper is not None:
             try:  # while still the host's root: a namespace it owns can be joined only now
@@ -143,7 +148,7 @@ def spawn(plan: Plan, cgroup) -> Started:
             # The init builds its mounts meanwhile and waits for "go" before anything that
             # needs its cgroup (pyker.runtime.init._join_cgroup).
             try:
-                if cgroup is not None:
+                if cgroup is not None and not join_files:
                     cgroup.add_process(init)
             except Exception as err:  # noqa: BLE001 — reported below, with the init's own words
                 refused = err

@@ -117,6 +117,30 @@ def test_v1_pids_limit_stops_a_fork_bomb(v1: V1Manager) -> None:
     assert not v1.exists()
 
 
+def _move_self_and_report(files) -> str:
+    for path in files:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+    return Path("/proc/self/cgroup").read_text()
+
+
+@pytest.mark.requires("cgroup1")
+def test_v1_a_process_moves_itself_through_tasks(v1: V1Manager) -> None:
+    files = v1.self_join_files()
+    assert files and all(f.name == "tasks" and f.parent in v1.dirs() for f in files)
+    result = run_in_child(lambda: _move_self_and_report(files))
+    assert result.status == 0, result.output
+    # /proc/self/cgroup: "id:controllers:path"; every controller the manager uses (each
+    # of a co-mounted hierarchy too) now names the manager's cgroup.
+    joined = {controller for line in result.output.splitlines()
+              if line.endswith(":/" + v1.path)
+              for controller in line.split(":", 2)[1].split(",")}
+    assert set(v1.mounts) <= joined, result.output
+
+
 @pytest.mark.requires("cgroup1")
 def test_v1_memory_limit_oom_kills(v1: V1Manager) -> None:
     # memory_swap = memory: no swap to escape to, as with Docker's --memory-swap equal.

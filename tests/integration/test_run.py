@@ -28,6 +28,24 @@ def test_exit_code_stdin_and_stdout(pk):
     assert (proc.stdout, proc.stderr) == (b"out\n", b"err\n")
 
 
+def test_the_container_runs_in_its_cgroup_in_every_hierarchy(pk):
+    """The init joins the container's cgroup before its exec (on v1 it moves itself,
+    pyker.cgroups.v1.manager.V1Manager.self_join_files; on v2 its monitor moves it)."""
+    from pyker.cgroups import detect
+
+    layout = detect()
+    cid = pk.out("run", "-d", "busybox", "sleep", "30").strip()
+    try:
+        inside = pk.out("exec", cid, "cat", "/proc/1/cgroup")
+    finally:
+        pk("rm", "-f", cid)
+    where = {line.split(":", 2)[1]: line.split(":", 2)[2] for line in inside.splitlines()}
+    wanted = set(layout.v1) if layout.mode != "v2" else {""}
+    found = {controller for controllers, path in where.items() if path == f"/pyker/{cid}"
+             for controller in (controllers.split(",") if controllers else [""])}
+    assert wanted <= found, inside
+
+
 def test_signals_start_at_their_defaults(pk):
     """Python ignores SIGPIPE; the container's process must not inherit that (`yes | head`)."""
     status = pk.out("run", "--rm", "busybox", "grep", "-E", "Sig(Ign|Blk)", "/proc/self/status")

@@ -344,3 +344,12 @@ def test_detect_answers_from_the_cgroup_mounts_alone() -> None:
     assert detect(moved).v1["pids"] == Path("/mnt/pids")
     with pytest.raises(TypeError):
         first.v1["pids"] = Path("/elsewhere")  # shared by every caller: read-only
+
+
+def test_self_join_files_are_each_hierarchys_tasks_once(tmp_path: Path) -> None:
+    mounts = make_tree(tmp_path)
+    mounts["cpuacct"] = mounts["cpu"]  # co-mounted "cpu,cpuacct": one directory, one file
+    mgr = V1Manager(CG, mounts=mounts)
+    files = mgr.self_join_files()
+    assert files == tuple(mounts[c] / CG / "tasks" for c in dict.fromkeys(
+        c for c in LEAF_FILES if c != "cpuacct"))

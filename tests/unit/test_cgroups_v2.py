@@ -288,3 +288,13 @@ def test_rules_cannot_punch_holes_in_wildcards() -> None:
     with pytest.raises(CgroupError, match='"c 1:3 r" cannot punch a hole in the wildcard rule '
                                           '"c 1:\\* rw"'):
         devfilter.program(rules)
+
+
+def test_no_self_join_on_v2_the_monitor_moves_the_init(
+        v2: tuple[V2Manager, RecordingFiles, FakeBpf, Path]) -> None:
+    # cgroup.threads moves a thread alone only within a threaded subtree: a process joins
+    # through cgroup.procs, written by its monitor (add_process).
+    mgr, files, _, root = v2
+    assert mgr.self_join_files() is None
+    mgr.add_process(42)
+    assert files.relative(root) == [("pyker/abc/cgroup.procs", "42")]

@@ -88,6 +88,11 @@ class V2Manager:
     def add_process(self, pid: int) -> None:
         self.files.write(self.dir / "cgroup.procs", str(pid))
 
+    def self_join_files(self) -> tuple[Path, ...] | None:
+        """None: cgroup v2 moves a thread alone only inside a threaded subtree, so a
+        process joins through ``cgroup.procs`` (:meth:`add_process`), grace period and all."""
+        return None
+
     def pids(self) -> list[int]:
         return procs.read_pids(self.files, self.dir)
 
