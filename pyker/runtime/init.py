@@ -11,8 +11,10 @@ pyker.runtime.userns). Then:
     pivot_root, masked paths;
  4. hostname, sysctls, rlimits, OOM score;
  5. the working directory and the executable, looked up in the container's own PATH;
- 6. a wait until the monitor has put it in its cgroup (with a cgroup namespace of its own:
-    before the cgroup view of step 3, then the namespace is made);
+ 6. the monitor's "go", then its cgroup: on v1 it moves itself there (through the ``tasks``
+    files it opened before pivot_root), else the monitor has moved it before saying go
+    (with a cgroup namespace of its own: before the cgroup view of step 3, then the
+    namespace is made);
  7. seccomp, capabilities and the user (in the order that keeps each step possible);
  8. every descriptor but stdio closed, then execve.
 
