@@ -229,8 +229,7 @@ def kill(store: ContainerStore, record: Record, sig: int) -> None:
     """``pyker kill``: the signal, and the container counts as stopped by hand, as Docker's
     kill does: its restart policy waits for the next start."""
     if record.state.status in ("running", "paused", "restarting"):
-        store.save(replace(store.load_raw(record.id),
-                           options={**record.options, "stop_requested": True}))
+        store.update_options(record.id, lambda options: {**options, "stop_requested": True})
     signal_container(store, record, sig)
 
 
@@ -284,9 +283,9 @@ def stop(store: ContainerStore, record: Record, *, timeout: float | None = None,
     if timeout is None:
         own_timeout = record.options.get("stop_timeout")
         timeout = 10 if own_timeout is None else own_timeout
-    store.save(replace(store.load_raw(record.id), options={
-        **record.options, "stop_requested": True, **({"restart_requested": True}
-                                                       if restarting else {})}))
+    store.update_options(record.id, lambda options: {
+        **options, "stop_requested": True, **({"restart_requested": True}
+                                                if restarting else {})})
     try:
         signal_container(store, record, stop_signal)
     except (ContainerStateError, ProcessLookupError):

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyker.cgroups import migration
@@ -53,9 +53,8 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
     if record.options.get("stop_requested"):
         # A `stop` holds off the restart policy (and a `restart` the removal of a --rm
         # container) until the next start, not forever after.
-        options = {k: v for k, v in record.options.items()
-                   if k not in ("stop_requested", "restart_requested")}
-        store.save(replace(store.load_raw(record.id), options=options))
+        store.update_options(record.id, lambda options: {
+            k: v for k, v in options.items() if k not in ("stop_requested", "restart_requested")})
     opts = RunOptions.from_dict(record.options)
     external = opts.runtime != "pyker"
     if external:
@@ -243,6 +242,9 @@ def _supervise(monitor: Monitor, store: ContainerStore, plan: Plan, cgroup, *, r
             if not again:
                 return code
             time.sleep(min(0.1 * 2 ** (restarts - 1), 5))  # Docker's doubling back-off
+            if monitor.stop_requested():  # stopped during the back-off: not started again
+                store.update_state(plan.container_id, status="exited", durable=not remove)
+                return code
     finally:
         if plan.attach_socket is not None:
             plan.attach_socket.unlink(missing_ok=True)

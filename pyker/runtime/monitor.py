@@ -299,9 +299,13 @@ class Monitor:
                            lambda _fd: self.dns.handle_upstream())
         return self.dns
 
-    def should_restart(self, code: int, restarts: int) -> bool:
+    def stop_requested(self) -> bool:
+        """A ``stop`` or ``kill`` marked the record: no restart until the next start."""
         record = self.store.load_raw(self.plan.container_id)
-        if record.options.get("stop_requested"):
+        return bool(record.options.get("stop_requested"))
+
+    def should_restart(self, code: int, restarts: int) -> bool:
+        if self.stop_requested():
             return False
         policy = self.plan.restart
         if policy in ("always", "unless-stopped"):

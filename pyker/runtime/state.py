@@ -12,9 +12,11 @@ Liveness is checked, not trusted: a record that says "running" whose monitor pro
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from pyker.errors import ContainerNotFound
 from pyker.fs.atomic import atomic_write
 
 HEALTH_FILE = "health.json"
+LOCK_FILE = "container.lock"  # held while the record is read, changed and written
 STATUSES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 
 
@@ -126,20 +129,47 @@ class ContainerStore:
     def load(self, container_id: str) -> Record:
         return self.observed(self.load_raw(container_id))
 
+    def modify(self, container_id: str, change: Callable[[Record], Record], *,
+               durable: bool = True) -> Record:
+        """Read the record, ``change`` it and write it, under the container's lock.
+
+        Two processes write a record: its monitor (each state it goes through) and the
+        commands (``stop`` and ``kill`` mark the user's request, ``update``, ``rename``). A
+        read-modify-write of one between the other's read and write would lose the other's
+        change: a ``stop`` whose mark the monitor overwrote restarted the container.
+
+        Raises:
+            ContainerNotFound: no such container (removed meanwhile).
+        """
+        try:
+            lock = os.open(self.dir(container_id) / LOCK_FILE,
+                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            record = change(self.load_raw(container_id))
+            self.save(record, durable=durable)
+            return record
+        finally:
+            os.close(lock)
+
     def update_state(self, container_id: str, *, durable: bool = True,
                      **changes: object) -> Record:
         """``durable=False`` for states a crash makes meaningless anyway (a running PID:
         after a reboot the record is observed as exited whatever it says)."""
-        record = self.load_raw(container_id)
-        record = replace(record, state=replace(record.state, **changes))
-        self.save(record, durable=durable)
-        return record
+        return self.modify(container_id,
+                           lambda record: replace(record, state=replace(record.state, **changes)),
+                           durable=durable)
+
+    def update_options(self, container_id: str, change: Callable[[dict], dict]) -> Record:
+        """The options ``change`` makes of the current ones (see :meth:`modify`)."""
+        return self.modify(container_id,
+                           lambda record: replace(record, options=change(dict(record.options))))
 
     def rename(self, container_id: str, name: str) -> Record:
         """Give the container ``name`` (the caller checked it is valid and free)."""
-        record = replace(self.load_raw(container_id), name=name)
-        self.save(record)
-        return record
+        return self.modify(container_id, lambda record: replace(record, name=name))
 
     def load_raw(self, container_id: str) -> Record:
         try:

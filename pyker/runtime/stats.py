@@ -13,7 +13,7 @@ functions over the kernel's texts, testable anywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pyker.cgroups import Resources, manager_for
 from pyker.errors import ContainerStateError
@@ -222,8 +222,11 @@ def update(store: ContainerStore, record: Record, changes: dict[str, object],
     warnings: tuple[str, ...] = ()
     if is_running(record):
         warnings = manager_of(record).update(Resources(**live))
-    options = {**record.options, "limits": {**stored, **changes}}
-    if restart is not None:
-        options.update(restart=restart[0], max_retries=restart[1])
-    store.save(replace(store.load_raw(record.id), options=options))
+    def change(options: dict) -> dict:
+        options["limits"] = {**stored, **changes}
+        if restart is not None:
+            options.update(restart=restart[0], max_retries=restart[1])
+        return options
+
+    store.update_options(record.id, change)
     return warnings
