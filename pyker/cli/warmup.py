@@ -53,6 +53,7 @@ def warm_up() -> list[str]:
     all ran)."""
     from pyker.cli.main import main
     from pyker.image import parsed
+    from pyker.runtime import launch
 
     failures: list[str] = []
     saved = {name: os.environ.get(name) for name in _ROOT_VARIABLES}
@@ -80,6 +81,7 @@ def warm_up() -> list[str]:
                 os.environ[name] = value
         shutil.rmtree(tmp, ignore_errors=True)
         parsed.forget()  # the warm-up's image files: nothing a command should find cached
+        launch.reap_monitors()  # its runs' monitors: not the server's zombies
     return failures
 
 

@@ -365,6 +365,16 @@ def _foreground(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> i
 _UNREAPED: set[int] = set()
 
 
+def reap_monitors() -> None:
+    """Wait for the foreground monitors not waited for yet (a process that forks others
+    afterwards, as the fork server after its warm-up, must not keep them as zombies)."""
+    while _UNREAPED:
+        try:
+            os.waitpid(_UNREAPED.pop(), 0)
+        except ChildProcessError:
+            pass
+
+
 def _reap_later(pid: int) -> None:
     _UNREAPED.add(pid)
     for child in list(_UNREAPED):
