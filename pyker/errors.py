@@ -22,6 +22,18 @@ class PykerError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):
+        # Subclasses take other arguments than the message: an error sent from another
+        # process (pyker.runtime.aside) is rebuilt from its state, not by a new call.
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(cls: type[PykerError], args: tuple, state: dict) -> PykerError:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class UsageError(PykerError):
     """A flag, argument or option value the command cannot accept."""
