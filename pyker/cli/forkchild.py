@@ -1,12 +1,13 @@
 """The fork server's children: a spare forked ahead of time, which becomes the next command.
 
-The server keeps one child forked in advance (:func:`fork_spare`). It lets go of the
-server's descriptors and signal handlers, starts a session of its own, then waits on a
-socket pair for a command. When a client's request comes, the server hands it over (the
-request, the client's socket, stdin/stdout/stderr and working directory, with SCM_RIGHTS)
-and forks the next spare while the command runs. The fork itself (~1 ms for the server's
-35 MB here) and the new process's first steps are then off the client's path: measured
-from the client, ~2 ms of a command.
+The server keeps one child forked in advance (:func:`fork_spare`), with its assistant
+(pyker.cli.assistant). It lets go of the server's descriptors and signal handlers, starts a
+session of its own, then waits on a socket pair for a command. When a client's request
+comes, the server hands it over (the request, the client's socket, stdin/stdout/stderr and
+working directory, with SCM_RIGHTS) and forks the next spare while the command runs, once
+its first milliseconds are past (forkserver.REFILL_DELAY). The forks (~1 ms each for the
+server's 35 MB here) and the new processes' first steps are then off the client's path:
+measured from the client, ~2 ms of a command.
 
 A spare was forked from the server as it was then: the server never hands a request to one
 older than its sources (it checks them first and steps down, killing its spare, when they
@@ -23,6 +24,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pyker.cli import assistant
 from pyker.cli.client import decode_request
 
 MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
@@ -34,11 +36,14 @@ _DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUI
 
 @dataclass(slots=True)
 class Spare:
-    """A child waiting for a command: its pid, a pidfd, the server's end of its socket."""
+    """A child waiting for a command: its pid, a pidfd, the server's end of its socket, and
+    the pid and a pidfd of its assistant (pyker.cli.assistant), which the server reaps."""
 
     pid: int
     pidfd: int
     ctl: socket.socket
+    assistant_pid: int = 0
+    assistant_pidfd: int = -1
 
     def hand_over(self, body: bytes, conn: socket.socket, fds: list[int]) -> None:
         """Give it the request: ``fds`` are the client's stdin, stdout, stderr and working
@@ -55,7 +60,7 @@ class Spare:
             raise
 
     def idle(self) -> None:
-        """No command runs: let it fault its memory in (see :func:`_prefault`)."""
+        """No command runs: let it fault its memory in (see :func:`prefault`)."""
         try:
             self.ctl.send(IDLE)
         except OSError:  # gone: the server sees its pidfd and replaces it
@@ -73,24 +78,38 @@ class Spare:
 
 
 def fork_spare(server_sockets: Iterable[socket.socket]) -> Spare:
-    """Fork the next command's process; ``server_sockets`` are the server's Python socket
-    objects, which the child lets go of without closing them twice."""
-    ctl, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    pid = os.fork()
+    """Fork the next command's process, and its assistant first; ``server_sockets`` are the
+    server's Python socket objects, which the children let go of without closing them twice.
+    Both are forked before either faults its memory in (pyker.cli.assistant)."""
+    server_sockets = list(server_sockets)
+    helper = assistant.fork(server_sockets)
+    try:
+        ctl, child_end = socket.socketpair(socket.AF_UNIX,
+                                           socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        pid = os.fork()
+    except BaseException:
+        helper.forget()  # its end of file: it exits
+        os.waitpid(helper.pid, 0)
+        raise
     if pid == 0:
         try:
             ctl.detach()
-            _wait_for_command(child_end, server_sockets)
+            _wait_for_command(child_end, server_sockets, helper)
         except BaseException:  # noqa: BLE001 — a forked child must never return into the server
             import traceback
 
             traceback.print_exc()
         os._exit(125)
+    helper.forget()  # the spare's now
     child_end.close()
-    return Spare(pid=pid, pidfd=os.pidfd_open(pid), ctl=ctl)
+    return Spare(pid=pid, pidfd=os.pidfd_open(pid), ctl=ctl, assistant_pid=helper.pid,
+                 assistant_pidfd=os.pidfd_open(helper.pid))
 
 
-def _wait_for_command(ctl: socket.socket, server_sockets: Iterable[socket.socket]) -> None:
+def let_go_of_server(keep: Iterable[socket.socket],
+                     server_sockets: Iterable[socket.socket]) -> None:
+    """In a child of the server: default signal handling, a session of its own, and no
+    descriptor of the server's but those of ``keep``."""
     for sig in _DEFAULT_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -101,9 +120,16 @@ def _wait_for_command(ctl: socket.socket, server_sockets: Iterable[socket.socket
     for sock in server_sockets:
         if sock.fileno() >= 0:
             sock.detach()
-    mine = ctl.fileno()
-    os.closerange(3, mine)
-    os.closerange(mine + 1, 65536)
+    low = 3
+    for fd in sorted(sock.fileno() for sock in keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def _wait_for_command(ctl: socket.socket, server_sockets: Iterable[socket.socket],
+                      helper: assistant.Assistant) -> None:
+    let_go_of_server((ctl, helper.sock), server_sockets)
     while True:
         try:
             body, fds, _, _ = socket.recv_fds(ctl, MAX_REQUEST, 5, socket.MSG_CMSG_CLOEXEC)
@@ -111,17 +137,21 @@ def _wait_for_command(ctl: socket.socket, server_sockets: Iterable[socket.socket
             os._exit(0)
         if body != IDLE or fds:
             break
-        _prefault(ctl)
+        helper.idle()
+        prefault(ctl)
     global _SERVER
     _SERVER = ctl  # kept for ClientFront; processes the command forks close their copy
     os.register_at_fork(after_in_child=_forget_server)
     request = decode_request(body) if len(fds) == 5 else None
     if request is None:  # the server closed our socket (it stops), or sent nothing usable
         os._exit(0)
+    from pyker.runtime import aside
+
+    aside.offer(helper)
     _become(request, report=fds[0], stdio=fds[1:4], cwd=fds[4])
 
 
-def _prefault(ctl: socket.socket, chunk: int = 1 << 20) -> None:
+def prefault(ctl: socket.socket, chunk: int = 1 << 20) -> None:
     """Take now, while no client waits, the copy-on-write faults the command would meet.
 
     Every page a command touches is shared with the server until written, and CPython
@@ -160,7 +190,7 @@ def _become(request, *, report: int, stdio: list[int], cwd: int) -> None:
         if fd > 2:
             os.close(fd)
     os.umask(umask)
-    _take_environment(env)
+    take_environment(env)
     sys.argv = ["pyker", *argv]
     _reopen_stdio()
     from pyker.cli.main import main, on_exit
@@ -171,7 +201,7 @@ def _become(request, *, report: int, stdio: list[int], cwd: int) -> None:
     main()  # ends with os._exit
 
 
-def _take_environment(env: dict[str, str]) -> None:
+def take_environment(env: dict[str, str]) -> None:
     """Make the process environment ``env``, changing only what differs from the server's:
     a client usually comes from the same shell, and each os.environ entry set or removed is a
     putenv/unsetenv and fresh objects (clearing then refilling all of them took ~1 ms)."""

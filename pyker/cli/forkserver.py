@@ -7,7 +7,8 @@ ahead of time (:mod:`pyker.cli.forkchild`) takes each command and becomes what
 ``python -m pyker ARGS`` would have been: the client's stdin/stdout/stderr descriptors
 (received with SCM_RIGHTS), its working directory (an open descriptor, so nothing is
 resolved twice), environment, umask and argv, a session of its own, pyker's usual CLI entry
-point. So the engine stays daemonless (DESIGN.md): the server holds no state of
+point. Each spare comes with an assistant (:mod:`pyker.cli.assistant`), a second process for
+work its command does beside its own, which the server reaps. So the engine stays daemonless (DESIGN.md): the server holds no state of
 containers or images — every command reads the data root as it would when run directly —
 and it only saves the interpreter start and the imports, ~250 ms a command. Whether the
 sources changed is :mod:`pyker.cli.sourcewatch`'s answer (inotify).
@@ -31,12 +32,17 @@ import signal
 import socket
 import struct
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyker.cli.client import decode_request
 from pyker.cli.forkchild import MAX_REQUEST, OWN, Spare, fork_spare
 from pyker.cli.sourcewatch import PACKAGE, SourceWatch
+# The next spare (with its assistant) is forked this long after a command starts, or when
+# no command runs any more: forked at once, they took CPU from the command and its own
+# assistant, which use both cores for a container's first milliseconds.
+REFILL_DELAY = 0.1
 NAMESPACES = ("net", "mnt", "pid", "user", "uts", "ipc", "cgroup")
 
 
@@ -74,6 +80,8 @@ class Server:
     sel: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     commands: dict[int, Command] = field(default_factory=dict)  # by pid
     spare: Spare | None = None  # the next command's process, forked ahead (pyker.cli.forkchild)
+    refill_at: float | None = None  # when to fork the next spare (time.monotonic)
+    assistants: dict[int, int] = field(default_factory=dict)  # pidfd → pid, to reap
     stopping: bool = False
 
     def serve(self) -> None:
@@ -85,8 +93,12 @@ class Server:
         self.sel.register(self.listener, selectors.EVENT_READ, self._accept)
         self._refill()
         while not (self.stopping and not self.commands):
-            for key, _ in self.sel.select():
+            timeout = None if self.refill_at is None else max(
+                0.0, self.refill_at - time.monotonic())
+            for key, _ in self.sel.select(timeout):
                 key.data(key.fileobj)
+            if self.refill_at is not None and time.monotonic() >= self.refill_at:
+                self._refill()
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -123,16 +135,27 @@ class Server:
         self.sel.register(spare.ctl, selectors.EVENT_READ, lambda _c, cmd=command: self._told(cmd))
         self.sel.register(spare.pidfd, selectors.EVENT_READ,
                           lambda _f, cmd=command: self._ended(cmd))
-        self._refill()  # while the command runs: the next client finds its process forked
+        if self.refill_at is None:  # while the command runs (REFILL_DELAY)
+            self.refill_at = time.monotonic() + REFILL_DELAY
 
     def _sockets(self) -> list[socket.socket]:
         return [self.listener, *(s for c in self.commands.values() for s in (c.conn, c.ctl))]
 
     def _refill(self) -> None:
+        self.refill_at = None
         if self.spare is None and not self.stopping:
             self.spare = fork_spare(self._sockets())
             self.sel.register(self.spare.pidfd, selectors.EVENT_READ, self._spare_died)
+            self.assistants[self.spare.assistant_pidfd] = self.spare.assistant_pid
+            self.sel.register(self.spare.assistant_pidfd, selectors.EVENT_READ,
+                              self._assistant_ended)
             self._if_idle()
+
+    def _assistant_ended(self, pidfd: int) -> None:
+        """A spare's assistant exited: after its one call, or with its spare or command."""
+        os.waitpid(self.assistants.pop(pidfd), 0)
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
 
     def _if_idle(self) -> None:
         """With no command running, the spare may use a core to prepare its memory."""
@@ -241,6 +264,8 @@ class Server:
                 pass
             sock.close()
         del self.commands[cmd.pid]
+        if not self.commands:
+            self._refill()
         self._if_idle()
 
     def _stop(self) -> None:

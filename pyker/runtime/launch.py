@@ -27,7 +27,7 @@ from pyker.cgroups import migration
 from pyker.errors import ExecError, PykerError
 from pyker.kernel.fds import null_stdio
 from pyker.image.store import ImageStore
-from pyker.runtime import cgroup_bridge, health, network_bridge
+from pyker.runtime import aside, cgroup_bridge, health, network_bridge
 from pyker.runtime.container import Paths, mount_rootfs, unmount_rootfs
 from pyker.runtime.logs import rfc3339_nano
 from pyker.runtime.monitor import FORWARDED, Front, Monitor, Plan, PipeFront
@@ -69,15 +69,16 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
         _for_remapped_root(paths, opts.userns_remap)
     net = networking = cgroup = None
     try:
-        if opts.network not in ("none", "host"):
-            # Mostly netlink round trips and a namespace's creation, in which the thread
-            # waits on the kernel without the GIL: started first, it runs while this one
-            # makes the cgroup, mounts the root and writes the spec, which needs only the
-            # namespace's path.
-            networking = _Background(network_bridge.setup, network_bridge.Context.of(
+        if opts.network.startswith("container:"):  # only files to copy: done in line
+            net = network_bridge.setup(network_bridge.Context.of(store, run_root), record,
+                                       opts, image, paths.root)
+        elif opts.network not in ("none", "host"):
+            # ~6 ms of Python and netlink, started first to run while this process makes
+            # the cgroup, mounts the root and writes the spec, which needs only the
+            # namespace's path: in the fork server's assistant (another core), else in a
+            # thread (which hides only its waits on the kernel).
+            networking = aside.start(network_bridge.setup, network_bridge.Context.of(
                 store, run_root), record, opts, image, paths.root)
-            if opts.network.startswith("container:"):
-                net = networking.result()
         # An external runtime creates (and removes) the cgroup itself, from cgroupsPath.
         # Ours is made first, and the grace period its move will wait for starts right
         # after, to run while the rest is prepared (pyker.cgroups.migration; a mkdir in a
@@ -127,30 +128,6 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
                 netns=net.netns if net else "",
                 healthcheck=health.effective(image.config.config.healthcheck, opts.healthcheck),
                 shell=image.config.config.shell or ()), cgroup
-
-
-class _Background:
-    """A call running in a thread while the caller goes on; ``result()`` waits for it and
-    returns its value or raises its exception."""
-
-    def __init__(self, function, *args) -> None:
-        import threading
-
-        self._value = self._error = None
-        self._thread = threading.Thread(target=self._run, args=(function, args), daemon=True)
-        self._thread.start()
-
-    def _run(self, function, args) -> None:
-        try:
-            self._value = function(*args)
-        except BaseException as err:  # noqa: BLE001 — handed to the caller by result()
-            self._error = err
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def _pid_namespace(store: ContainerStore, mode: str) -> str:

@@ -73,16 +73,33 @@ def _outputs(server: int) -> dict[int, str]:
     return found
 
 
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def spares(server: int) -> list[int]:
     """The server's children still waiting for a command: their stdout is the server's
     own (its log), where a command's is its client's."""
     log = os.readlink(f"/proc/{server}/fd/1")
-    return [c for c, out in _outputs(server).items() if out == log]
+    return [c for c, out in _outputs(server).items()
+            if out == log and _name(c) != "pyker-assistant"]
+
+
+def assistants(server: int) -> list[int]:
+    """The server's children that assist a spare, or its command (pyker.cli.assistant)."""
+    return [c for c in _outputs(server) if _name(c) == "pyker-assistant"]
 
 
 def commands(server: int) -> list[int]:
     log = os.readlink(f"/proc/{server}/fd/1")
     return [c for c, out in _outputs(server).items() if out != log]
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def run(env, *args: str, **kw) -> subprocess.CompletedProcess[bytes]:
@@ -247,20 +264,77 @@ def test_a_closed_stdout_ends_a_foreground_run_as_sigpipe_would(env):
     assert run(env, "rm", "-f", "piped").returncode == 0
 
 
+def _settled(server: int) -> None:
+    """Until the server's children are one spare and its assistant (the last command and
+    its assistant reaped)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if len(children(server)) == 2 and len(spares(server)) == len(assistants(server)) == 1:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"server's children: {children(server)}")
+
+
 def test_one_spare_waits_holding_nothing_of_the_server(env):
     """The next command's process is forked ahead; it keeps only stdin/stdout/stderr (the
-    server's /dev/null and log) and its socket to the server: no listener, no client's
-    socket, no pidfd or inotify descriptor of the server."""
+    server's /dev/null and log), its socket to the server and one to its assistant: no
+    listener, no client's socket, no pidfd or inotify descriptor of the server."""
     server = server_pid(env)
     assert run(env, "version").returncode == 0
-    deadline = time.monotonic() + 10
-    while len(children(server)) != 1 and time.monotonic() < deadline:
-        time.sleep(0.02)  # the version command reaped: only the spare is left
+    _settled(server)
     [spare] = spares(server)
-    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{spare}/fd"))
-    assert fds == [0, 1, 2, 3] or (len(fds) == 4 and fds[:3] == [0, 1, 2])
-    assert os.readlink(f"/proc/{spare}/fd/{fds[3]}").startswith("socket:")
-    assert os.getsid(spare) == spare  # a session of its own, as a command has
+    _holds_stdio_and_sockets(spare, 2)
+
+
+def _holds_stdio_and_sockets(pid: int, sockets: int) -> None:
+    fds = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+    assert fds[:3] == [0, 1, 2] and len(fds) == 3 + sockets
+    assert all(os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:") for fd in fds[3:])
+    assert os.getsid(pid) == pid  # a session of its own, as a command has
+
+
+def test_each_spare_has_an_assistant_holding_only_its_socket(env):
+    """Forked by the server beside the spare (pyker.cli.assistant): the server's child, in
+    a session of its own, with stdin/stdout/stderr and its socket to the spare alone."""
+    server = server_pid(env)
+    assert run(env, "version").returncode == 0
+    _settled(server)
+    [helper] = assistants(server)
+    _holds_stdio_and_sockets(helper, 1)
+
+
+def test_a_bridge_run_is_served_and_its_assistant_reaped(env):
+    """A run on a network hands the set-up to the spare's assistant: the container has its
+    address, and the assistant, its call done, is reaped by the server (no zombie)."""
+    server = server_pid(env)
+    _settled(server)
+    [helper] = assistants(server)
+    proc = run(env, "run", "--rm", "--network", "bridge", "busybox", "ip", "-4", "-o",
+               "addr", "show", "eth0")
+    assert proc.returncode == 0, proc.stderr
+    assert b"inet 172." in proc.stdout or b"inet 10." in proc.stdout, proc.stdout
+    _settled(server)
+    assert helper not in assistants(server) and not os.path.exists(f"/proc/{helper}")
+    assert all(_state(child) != "Z" for child in children(server))
+
+
+def test_a_network_error_comes_back_from_the_assistant_as_one_line(env):
+    """An address taken is found by the set-up itself (in the assistant): its error is
+    the command's, with its line and exit code, and nothing of the failed start is left."""
+    assert run(env, "network", "create", "--subnet", "10.251.77.0/24", "fsnet").returncode == 0
+    try:
+        first = run(env, "run", "-d", "--name", "fs-first", "--network", "fsnet", "--ip",
+                    "10.251.77.9", "busybox", "sleep", "60")
+        assert first.returncode == 0, first.stderr
+        proc = run(env, "run", "--rm", "--network", "fsnet", "--ip", "10.251.77.9",
+                   "busybox", "true")
+        assert proc.returncode == 125
+        assert proc.stderr.decode() == "pyker: Address already in use: 10.251.77.9\n"
+        inspect = run(env, "network", "inspect", "-f", "{{len .Containers}}", "fsnet")
+        assert inspect.stdout == b"1\n"
+    finally:
+        run(env, "rm", "-f", "fs-first")
+        run(env, "network", "rm", "fsnet")
 
 
 def _private_dirty_kb(pid: int) -> int:
@@ -296,6 +370,7 @@ def test_a_spare_killed_while_waiting_is_replaced(env):
         time.sleep(0.02)
     [fresh] = spares(server)
     assert fresh != spare and not os.path.exists(f"/proc/{spare}")  # reaped, not a zombie
+    _settled(server)  # its assistant, at its socket's end, exited and was reaped too
     assert run(env, "run", "--rm", "busybox", "echo", "served").stdout == b"served\n"
 
 

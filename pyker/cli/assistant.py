@@ -1,0 +1,161 @@
+"""A fork server's spare comes with an assistant: a second process for one call of its command.
+
+When the spare becomes a command, its assistant is offered to it (pyker.runtime.aside) and
+runs one call beside the command's own work, on the other core: a container's network
+set-up while the command prepares the rest. Then it exits. A command that has no use for
+it exits without a call: the assistant sees its socket's end of file and exits too, as it
+does when the spare is killed.
+
+The server forks it just before the spare, so that the two share the server's pages and
+not each other's: each faults its own in while idle (forkchild.prefault), and a process
+forked later, from the spare, would share and fault again every page of its parent. The
+server reaps it when it ends (forkchild.Spare): a command that becomes a container's
+monitor and lives on is not left with a zombie child.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle  # here, not in a call: a fork server loads it before its spares
+import socket
+from collections.abc import Iterable
+
+from pyker.errors import PykerError
+
+MAX_MESSAGE = 1 << 20
+NAME = "pyker-assistant"  # its name in ps and /proc/<pid>/comm (15 bytes at most)
+IDLE = b"idle"  # from the spare: no command runs, fault your memory in now
+
+
+class Assistant:
+    """Its pid, and a socket to it: the server's until it forks the spare, then the spare's
+    (then its command's)."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock: socket.socket | None = sock
+
+    def idle(self) -> None:
+        try:
+            self.sock.send(IDLE)
+        except OSError:  # gone: the command will do without it
+            pass
+
+    def call(self, function, args: tuple) -> _Pending:
+        """Send ``function(*args)``, with this process's environment and umask."""
+        umask = os.umask(0)
+        os.umask(umask)
+        data = pickle.dumps((function, args, dict(os.environ), umask))
+        if len(data) > MAX_MESSAGE:
+            raise OSError(f"a call of {len(data)} bytes for the assistant (at most "
+                          f"{MAX_MESSAGE})")
+        self.sock.send(data)
+        sock, self.sock = self.sock, None
+        return _Pending(sock)
+
+    def forget(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class _Pending:
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._outcome: tuple[bool, object] | None = None
+
+    def result(self):
+        if self._outcome is None:
+            self._outcome = self._receive()
+        ok, payload = self._outcome
+        if not ok:
+            raise payload
+        return payload
+
+    def _receive(self) -> tuple[bool, object]:
+        try:
+            data = self._sock.recv(MAX_MESSAGE)
+        except OSError:
+            data = b""
+        # Not closed when interrupted (KeyboardInterrupt): the caller asks again, to undo
+        # what the call made, and must still get its outcome.
+        self._sock.close()
+        try:
+            return pickle.loads(data)
+        except Exception:  # noqa: BLE001 — nothing sent: the assistant died mid-call
+            return False, PykerError("the fork server's assistant ended without a result "
+                                     "(its call may be half done)")
+
+
+def fork(server_sockets: Iterable[socket.socket]) -> Assistant:
+    """Fork the assistant from the fork server (which reaps it: see forkchild.Spare);
+    ``server_sockets`` as for pyker.cli.forkchild.fork_spare."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            from pyker.cli.forkchild import let_go_of_server
+
+            ours.detach()
+            let_go_of_server((theirs,), server_sockets)
+            _serve(theirs)
+        except BaseException:  # noqa: BLE001 — a forked child must never return into the server
+            import traceback
+
+            traceback.print_exc()
+        os._exit(125)
+    theirs.close()
+    return Assistant(pid, ours)
+
+
+def _serve(sock: socket.socket) -> None:
+    """The assistant: fault its memory in while idle, run one call, send its outcome."""
+    from pyker.cli.forkchild import prefault, take_environment
+    from pyker.kernel.prctl import set_name
+
+    set_name(NAME)
+    while True:
+        try:
+            body = sock.recv(MAX_MESSAGE)
+        except OSError:
+            body = b""
+        if body != IDLE:
+            break
+        prefault(sock)
+    if not body:  # the command had no use for us, or the spare is gone
+        os._exit(0)
+    _die_with_the_command(sock)
+    try:
+        function, args, environ, umask = pickle.loads(body)
+        take_environment(environ)
+        os.umask(umask)
+        outcome = (True, function(*args))
+    except BaseException as err:  # noqa: BLE001 — sent to the command, raised there
+        outcome = (False, err)
+    try:
+        data = pickle.dumps(outcome)
+    except Exception as err:  # noqa: BLE001 — an unpicklable value or exception
+        data = pickle.dumps((False, PykerError(f"{outcome[1]} ({err})")))
+    try:
+        sock.send(data)
+    except OSError:  # the command is gone: what the call made is its crash's leftover
+        pass
+    os._exit(0)
+
+
+def _die_with_the_command(sock: socket.socket) -> None:
+    """Exit as soon as the command's end of the socket closes: a killed command takes its
+    call along, as it took the thread that ran it before, instead of letting the call go on
+    making what nobody will undo (its container may be removed meanwhile)."""
+    import select
+    import threading
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(sock, select.POLLRDHUP)
+        while True:
+            for _, events in poller.poll():
+                if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+                    os._exit(1)
+
+    threading.Thread(target=watch, name="command watch", daemon=True).start()
