@@ -192,14 +192,23 @@ class RtNetlink:
         """
         self._create(m.RTM_NEWLINK, m.bridge_request(name, mtu), f"bridge {name}")
 
-    def add_veth(self, name: str, peer: str, *, peer_netns_fd: int | None = None) -> None:
-        """Create the veth pair ``name``/``peer``, the peer directly in ``peer_netns_fd``'s netns.
+    def add_veth(self, name: str, peer: str, *, peer_netns_fd: int | None = None,
+                 master: str | int | None = None, up: bool = False,
+                 peer_mac: str | None = None) -> None:
+        """Create the veth pair ``name``/``peer``, the peer directly in ``peer_netns_fd``'s
+        netns; ``name`` a port of ``master`` and up if asked, ``peer`` with ``peer_mac``: in
+        one request. (The peer is raised after, in its namespace: see m.veth_request.)
 
         Raises:
-            OSError: EEXIST when either name is taken in its namespace.
+            OSError: EEXIST when either name is taken in its namespace; ENODEV naming
+                ``master`` when there is no such link.
+            ValueError: naming ``peer_mac`` when it is not ``xx:xx:xx:xx:xx:xx``.
         """
-        self._create(m.RTM_NEWLINK, m.veth_request(name, peer, peer_netns_fd),
-                     f"veth {name} (peer {peer})")
+        raw_mac = m.parse_mac(peer_mac) if peer_mac is not None else None
+        master_index = self._index(master) if master is not None else None
+        body = m.veth_request(name, peer, peer_netns_fd, master=master_index, up=up,
+                              peer_mac=raw_mac)
+        self._create(m.RTM_NEWLINK, body, f"veth {name} (peer {peer})")
 
     def set_link(self, link: str | int, *, up: bool | None = None,
                  master: str | int | None = None, netns_fd: int | None = None,

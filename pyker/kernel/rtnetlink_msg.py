@@ -236,17 +236,27 @@ def bridge_request(name: str, mtu: int | None = None) -> bytes:
             + nest(IFLA_LINKINFO, attr_kind("bridge")))
 
 
-def veth_request(name: str, peer: str, peer_netns_fd: int | None = None) -> bytes:
-    """The RTM_NEWLINK body of ``ip link add NAME type veth peer name PEER [netns NS]``.
+def veth_request(name: str, peer: str, peer_netns_fd: int | None = None, *,
+                 master: int | None = None, up: bool = False,
+                 peer_mac: bytes | None = None) -> bytes:
+    """The RTM_NEWLINK body of ``ip link add NAME [master M] [up] type veth peer name PEER
+    [address MAC] [netns NS]``.
 
     ``VETH_INFO_PEER`` is not a plain nest: its payload is a whole ``struct ifinfomsg`` for the
     peer followed by the peer's own IFLA_* attributes (veth_newlink() parses it so), which is why
     it is an ``attr`` and not a ``nest``. An ``IFLA_NET_NS_FD`` there creates the peer directly
-    in that namespace: it never appears, even briefly, in ours.
+    in that namespace: it never appears, even briefly, in ours. The kernel applies the
+    peer's address and ``name``'s master and up state as it creates them: one request
+    instead of a creation and two changes. The peer cannot be raised in the same request
+    (ENOTCONN: veth_open() runs before the pair is joined).
     """
-    netns = attr_u32(IFLA_NET_NS_FD, peer_netns_fd) if peer_netns_fd is not None else b""
-    peer_info = attr(VETH_INFO_PEER, ifinfomsg() + netns + attr_str(IFLA_IFNAME, peer))
-    return (ifinfomsg() + attr_str(IFLA_IFNAME, name)
+    peer_attrs = ((attr(IFLA_ADDRESS, peer_mac) if peer_mac is not None else b"")
+                  + (attr_u32(IFLA_NET_NS_FD, peer_netns_fd) if peer_netns_fd is not None else b"")
+                  + attr_str(IFLA_IFNAME, peer))
+    peer_info = attr(VETH_INFO_PEER, ifinfomsg() + peer_attrs)
+    header = ifinfomsg(0, IFF_UP, IFF_UP) if up else ifinfomsg()
+    return (header + (attr_u32(IFLA_MASTER, master) if master is not None else b"")
+            + attr_str(IFLA_IFNAME, name)
             + nest(IFLA_LINKINFO, attr_kind("veth"),
                    nest(IFLA_INFO_DATA, peer_info)))
 

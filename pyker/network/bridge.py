@@ -72,14 +72,18 @@ def attach(netns: Path, *, bridge: str, veth: str, ifname: str, ip: str, mac: st
     fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
     try:
         with RtNetlink() as host:
-            if host.link_index(veth) is not None:  # left by a crash: start again
-                host.delete_link(veth)
-            host.add_veth(veth, ifname, peer_netns_fd=fd)
             try:
-                host.set_link(veth, master=bridge, up=True)
+                host.add_veth(veth, ifname, peer_netns_fd=fd, master=bridge, up=True,
+                              peer_mac=mac)
+            except FileExistsError:  # left by a crash: start again
+                host.delete_link(veth)
+                host.add_veth(veth, ifname, peer_netns_fd=fd, master=bridge, up=True,
+                              peer_mac=mac)
+            try:
                 with RtNetlink(netns_fd=fd) as inside:
-                    inside.set_link(ifname, mac=mac, up=True)
-                    inside.add_address(ifname, f"{ip}/{prefix}")
+                    index = inside.link_index(ifname)
+                    inside.set_link(index, up=True)
+                    inside.add_address(index, f"{ip}/{prefix}")
                     if gateway is not None:
                         inside.add_route(gateway)
             except BaseException:

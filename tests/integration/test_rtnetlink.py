@@ -122,6 +122,26 @@ def test_docker_like_bridge_network(ns: Netns, peer_ns: Netns) -> None:
     assert routes == [{"dst": "default", "gateway": BRIDGE_IP, "dev": "eth0", "flags": []}]
 
 
+def test_a_veth_made_in_one_request_is_a_bridge_port_with_the_peers_address(
+        ns: Netns, peer_ns: Netns) -> None:
+    with RtNetlink(ns.fd) as host:
+        host.add_bridge("pyker0")
+        host.add_veth("vethpyk0", "eth0", peer_netns_fd=peer_ns.fd, master="pyker0", up=True,
+                      peer_mac=MAC)
+    port = ns.link("vethpyk0")
+    assert port["master"] == "pyker0" and "UP" in port["flags"]
+    eth0 = peer_ns.link("eth0")
+    assert eth0["address"] == MAC and "UP" not in eth0["flags"]
+    assert eth0["link_index"] == port["ifindex"]
+
+
+def test_a_veth_with_an_unknown_master_is_not_made(ns: Netns, peer_ns: Netns) -> None:
+    with RtNetlink(ns.fd) as host, pytest.raises(OSError) as caught:
+        host.add_veth("vethpyk0", "eth0", peer_netns_fd=peer_ns.fd, master="nosuchbr")
+    assert caught.value.errno == errno.ENODEV and "nosuchbr" in str(caught.value)
+    assert "vethpyk0" not in ns.link_names() and "eth0" not in peer_ns.link_names()
+
+
 def test_links_agree_with_ip(ns: Netns, peer_ns: Netns) -> None:
     with RtNetlink(ns.fd) as nl:
         nl.add_bridge("pyker0")

@@ -87,6 +87,24 @@ def test_veth_request_carries_the_peer_as_ifinfomsg_plus_attributes() -> None:
     )
 
 
+def test_veth_request_with_master_up_and_peer_address_as_ip_sends_it() -> None:
+    # ip link add v9 master <2> up type veth peer name v9p address 02:42:ac:11:00:02 netns NS
+    assert m.veth_request("v9", "v9p", peer_netns_fd=4, master=2, up=True,
+                          peer_mac=m.parse_mac("02:42:ac:11:00:02")) == b(
+        "00 00 0000 00000000 01000000 01000000",  # ifi_flags IFF_UP, ifi_change IFF_UP
+        "0800 0a00 02000000",  # IFLA_MASTER 10: index 2
+        "0700 0300 763900 00",  # IFLA_IFNAME "v9\0"
+        "4000 1200",  # IFLA_LINKINFO, 64 bytes
+        "0800 0100 76657468",  # IFLA_INFO_KIND "veth"
+        "3400 0200",  # IFLA_INFO_DATA, 52 bytes
+        "3000 0100",  # VETH_INFO_PEER, 48 bytes
+        IFINFOMSG_ZERO,  # the peer stays down: it cannot be raised before the pair is joined
+        "0a00 0100 0242ac110002 0000",  # IFLA_ADDRESS: 6 bytes, 2 padding
+        "0800 1c00 04000000",  # IFLA_NET_NS_FD 4
+        "0800 0300 76397000",  # IFLA_IFNAME "v9p\0"
+    )
+
+
 def test_veth_request_without_namespace_has_a_shorter_peer() -> None:
     # ip link add v8 type veth peer name v8p
     assert m.veth_request("v8", "v8p") == b(
