@@ -1,10 +1,12 @@
 """A fork server's spare comes with an assistant: a second process for one call of its command.
 
 When the spare becomes a command, its assistant is offered to it (pyker.runtime.aside) and
-runs one call beside the command's own work, on the other core: a container's network
-set-up while the command prepares the rest. Then it exits. A command that has no use for
-it exits without a call: the assistant sees its socket's end of file and exits too, as it
-does when the spare is killed.
+runs its calls, one at a time, beside the command's own work, on the other core: a
+container's network set-up while the command prepares the rest of the start, its release
+while the command's monitor releases the rest. When the command exits, with or without a
+call, the assistant sees its socket's end of file and exits too, as it does when the
+spare is killed. It lives as long as its command: a foreground run's command is the
+container's monitor, and its assistant (its own copy of the server's ~30 MB) waits with it.
 
 The server forks it just before the spare, so that the two share the server's pages and
 not each other's: each faults its own in while idle (forkchild.prefault), and a process
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle  # here, not in a call: a fork server loads it before its spares
 import socket
+import threading
 from collections.abc import Iterable
 
 from pyker.errors import PykerError
@@ -43,6 +46,8 @@ class Assistant:
 
     def call(self, function, args: tuple) -> _Pending:
         """Send ``function(*args)``, with this process's environment and umask."""
+        if self.sock is None:
+            raise OSError("the assistant is gone")
         umask = os.umask(0)
         os.umask(umask)
         data = pickle.dumps((function, args, dict(os.environ), umask))
@@ -50,41 +55,44 @@ class Assistant:
             raise OSError(f"a call of {len(data)} bytes for the assistant (at most "
                           f"{MAX_MESSAGE})")
         self.sock.send(data)
-        sock, self.sock = self.sock, None
-        return _Pending(sock)
+        return _Pending(self)
 
     def forget(self) -> None:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
 
+    def _receive(self) -> tuple[bool, object]:
+        try:
+            data = self.sock.recv(MAX_MESSAGE)
+        except OSError:
+            data = b""
+        # Not reached when interrupted (KeyboardInterrupt): the caller asks again, to undo
+        # what the call made, and must still get its outcome.
+        try:
+            return pickle.loads(data)
+        except Exception:  # noqa: BLE001 — nothing sent: the assistant died mid-call
+            self.forget()
+            return False, PykerError("the fork server's assistant ended without a result "
+                                     "(its call may be half done)")
+
 
 class _Pending:
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+    def __init__(self, helper: Assistant) -> None:
+        self._helper = helper
         self._outcome: tuple[bool, object] | None = None
+
+    @property
+    def received(self) -> bool:
+        return self._outcome is not None
 
     def result(self):
         if self._outcome is None:
-            self._outcome = self._receive()
+            self._outcome = self._helper._receive()
         ok, payload = self._outcome
         if not ok:
             raise payload
         return payload
-
-    def _receive(self) -> tuple[bool, object]:
-        try:
-            data = self._sock.recv(MAX_MESSAGE)
-        except OSError:
-            data = b""
-        # Not closed when interrupted (KeyboardInterrupt): the caller asks again, to undo
-        # what the call made, and must still get its outcome.
-        self._sock.close()
-        try:
-            return pickle.loads(data)
-        except Exception:  # noqa: BLE001 — nothing sent: the assistant died mid-call
-            return False, PykerError("the fork server's assistant ended without a result "
-                                     "(its call may be half done)")
 
 
 def fork(server_sockets: Iterable[socket.socket]) -> Assistant:
@@ -109,46 +117,52 @@ def fork(server_sockets: Iterable[socket.socket]) -> Assistant:
 
 
 def _serve(sock: socket.socket) -> None:
-    """The assistant: fault its memory in while idle, run one call, send its outcome."""
+    """The assistant: fault its memory in while idle, then run its command's calls, one
+    at a time, sending back each outcome, until the command closes its socket."""
     from pyker.cli.forkchild import prefault, take_environment
     from pyker.kernel.prctl import set_name
 
     set_name(NAME)
+    busy = threading.Event()  # set while a call runs (_die_with_the_command)
+    watched = False
     while True:
         try:
             body = sock.recv(MAX_MESSAGE)
         except OSError:
             body = b""
-        if body != IDLE:
-            break
-        prefault(sock)
-    if not body:  # the command had no use for us, or the spare is gone
-        os._exit(0)
-    _die_with_the_command(sock)
-    try:
-        function, args, environ, umask = pickle.loads(body)
-        take_environment(environ)
-        os.umask(umask)
-        outcome = (True, function(*args))
-    except BaseException as err:  # noqa: BLE001 — sent to the command, raised there
-        outcome = (False, err)
-    try:
-        data = pickle.dumps(outcome)
-    except Exception as err:  # noqa: BLE001 — an unpicklable value or exception
-        data = pickle.dumps((False, PykerError(f"{outcome[1]} ({err})")))
-    try:
-        sock.send(data)
-    except OSError:  # the command is gone: what the call made is its crash's leftover
-        pass
-    os._exit(0)
+        if body == IDLE:
+            prefault(sock)
+            continue
+        if not body:  # the command is done (or had no use for us), or the spare is gone
+            os._exit(0)
+        busy.set()
+        if not watched:
+            _die_with_the_command(sock, busy)
+            watched = True
+        try:
+            function, args, environ, umask = pickle.loads(body)
+            take_environment(environ)
+            os.umask(umask)
+            outcome = (True, function(*args))
+        except BaseException as err:  # noqa: BLE001 — sent to the command, raised there
+            outcome = (False, err)
+        busy.clear()
+        try:
+            data = pickle.dumps(outcome)
+        except Exception as err:  # noqa: BLE001 — an unpicklable value or exception
+            data = pickle.dumps((False, PykerError(f"{outcome[1]} ({err})")))
+        try:
+            sock.send(data)
+        except OSError:  # the command is gone: what the call made is its crash's leftover
+            os._exit(0)
 
 
-def _die_with_the_command(sock: socket.socket) -> None:
+def _die_with_the_command(sock: socket.socket, busy: threading.Event) -> None:
     """Exit as soon as the command's end of the socket closes: a killed command takes its
     call along, as it took the thread that ran it before, instead of letting the call go on
-    making what nobody will undo (its container may be removed meanwhile)."""
+    making what nobody will undo (its container may be removed meanwhile). ``busy`` is set
+    while a call runs: the exit status says whether one was cut (1)."""
     import select
-    import threading
 
     def watch() -> None:
         poller = select.poll()
@@ -156,6 +170,6 @@ def _die_with_the_command(sock: socket.socket) -> None:
         while True:
             for _, events in poller.poll():
                 if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
-                    os._exit(1)
+                    os._exit(1 if busy.is_set() else 0)
 
     threading.Thread(target=watch, name="command watch", daemon=True).start()

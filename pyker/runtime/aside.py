@@ -8,8 +8,8 @@ then and there costs more than it saves (the copy-on-write faults of two copies 
 interpreter, ~5 ms each here), so a helper is made ahead of time by whoever can wait:
 a fork server's spare forks one while idle (pyker.cli.assistant) and offers it here.
 
-A helper runs one call, ``function(*args)`` pickled to it, and sends back the value or the
-exception, pickled. The call must change only the kernel and the disk, not this process's
+A helper runs calls one at a time, each ``function(*args)`` pickled to it, and sends back
+the value or the exception, pickled; while it runs one, another call goes to a thread. The call must change only the kernel and the disk, not this process's
 memory, and must not depend on the process it runs in: it gets the caller's environment
 and umask, not its working directory.
 """
@@ -22,6 +22,8 @@ from typing import Protocol
 
 
 class Pending(Protocol):
+    received: bool  # the outcome is in (result() returns or raises the call's own)
+
     def result(self):
         """The call's value, or its exception raised here; waits for its end."""
 
@@ -34,12 +36,13 @@ class Helper(Protocol):
         """Drop this process's hold on the helper (a forked child's copy)."""
 
 
-_HELPERS: list[Helper] = []
+_HELPERS: list[Helper] = []  # free
+_BUSY: list[Helper] = []     # running a call
 _WATCHING_FORKS = False
 
 
 def offer(helper: Helper) -> None:
-    """Make ``helper`` available to the next :func:`start` of this process."""
+    """Make ``helper`` available to this process's next call beside its work."""
     global _WATCHING_FORKS
     if not _WATCHING_FORKS:
         os.register_at_fork(after_in_child=_forget)
@@ -48,23 +51,60 @@ def offer(helper: Helper) -> None:
 
 
 def start(function, *args) -> Pending:
-    """``function(*args)`` beside the caller, in a helper if one is offered, else a thread."""
+    """``function(*args)`` beside the caller, in a helper if one is free, else a thread."""
+    pending = in_helper(function, *args)
+    return pending if pending is not None else _Thread(function, args)
+
+
+def in_helper(function, *args) -> Pending | None:
+    """``function(*args)`` in a helper if one is free; None if none is (the caller does
+    it in line, for work that a thread would only slow down)."""
     while _HELPERS:
         helper = _HELPERS.pop()
         try:
-            return helper.call(function, args)
-        except Exception:  # noqa: BLE001 — gone, or an unpicklable call: a thread then
+            pending = helper.call(function, args)
+        except OSError:  # gone
             helper.forget()
-    return _Thread(function, args)
+            continue
+        except Exception:  # noqa: BLE001 — a call that cannot travel (unpicklable)
+            _HELPERS.append(helper)
+            return None
+        _BUSY.append(helper)
+        return _Lent(helper, pending)
+    return None
 
 
 def _forget() -> None:
-    # A forked child (a monitor, a container's init) must not take its parent's helper.
-    while _HELPERS:
-        _HELPERS.pop().forget()
+    # A forked child (a monitor, a container's init) must not take its parent's helpers,
+    # nor keep them alive by holding their sockets.
+    for helpers in (_HELPERS, _BUSY):
+        while helpers:
+            helpers.pop().forget()
+
+
+class _Lent:
+    """A helper's call; the helper is free again once the outcome is in."""
+
+    def __init__(self, helper: Helper, pending: Pending) -> None:
+        self._helper = helper
+        self._pending = pending
+
+    @property
+    def received(self) -> bool:
+        return self._pending.received
+
+    def result(self):
+        try:
+            return self._pending.result()
+        finally:
+            if self._pending.received and self._helper in _BUSY:
+                _BUSY.remove(self._helper)
+                _HELPERS.append(self._helper)
 
 
 class _Thread:
+    received = False
+
     def __init__(self, function, args: tuple) -> None:
         self._value = self._error = None
         self._thread = threading.Thread(target=self._run, args=(function, args), daemon=True)
@@ -78,6 +118,7 @@ class _Thread:
 
     def result(self):
         self._thread.join()
+        self.received = True
         if self._error is not None:
             raise self._error
         return self._value

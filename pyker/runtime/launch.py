@@ -161,15 +161,21 @@ def _seccomp(spec, store: ContainerStore) -> bytes | None:
         raise ExecError(str(err), err.code) from err
 
 
-def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool) -> Path | None:
+def _finish(store: ContainerStore, plan: Plan, cgroup, *, remove: bool,
+            network_release=None) -> Path | None:
     """Release what the container held; with ``remove``, remove it too, and return its
-    directory for the monitor to delete (pyker.runtime.container.remove)."""
+    directory for the monitor to delete (pyker.runtime.container.remove).
+    ``network_release``: the network's release, begun in a helper (Monitor.network_release),
+    waited for here; without it the network is torn down in line."""
     if cgroup is not None:
         cgroup_bridge.release(cgroup)
-    if plan.run_root is not None and plan.netns and not plan.netns.startswith("/proc/"):
+    if network_release is None and plan.run_root is not None and plan.netns \
+            and not plan.netns.startswith("/proc/"):
         network_bridge.teardown(network_bridge.Context.of(store, plan.run_root),
                                 plan.container_id, store.dir(plan.container_id))
     unmount_rootfs(Paths(root=store.dir(plan.container_id)))
+    if network_release is not None:
+        network_release.result()
     if remove:
         from pyker.runtime.container import remove as remove_container
 
@@ -229,7 +235,8 @@ def _supervise(monitor: Monitor, store: ContainerStore, plan: Plan, cgroup, *, r
                 plan.attach_socket.parent.rmdir()  # the container's run directory
             except OSError:
                 pass
-        monitor.trash = _finish(store, plan, cgroup, remove=remove)
+        monitor.trash = _finish(store, plan, cgroup, remove=remove,
+                                network_release=monitor.network_release)
 
 
 def _ready(fd: int | None, message: str) -> None:

@@ -109,6 +109,7 @@ class Monitor:
         self.dns = None             # the embedded DNS server, on user networks
         self.relay: Relay | None = None
         self.trash: Path | None = None  # a removed container's files, deleted last
+        self.network_release = None  # its network's release, begun in a helper (aside)
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         self.front = front
         self.server = listen(plan.attach_socket) if plan.attach_socket else None
@@ -247,13 +248,22 @@ class Monitor:
         return code, oom
 
     def _release_network(self) -> None:
-        """The container is gone and will not start again here: its veths can go now,
-        their deletion overlapping the rest of the cleanup (which waits for it)."""
+        """The container is gone and will not start again here: its network can go now,
+        overlapping the rest of the cleanup (which waits for it). All of it in a helper
+        process when there is one (``network_release``); else its veths' deletion, the
+        slowest part, in a thread, and the rest in line (pyker.runtime.launch._finish)."""
         netns = self.plan.netns
         if self.plan.restart == "no" and netns and not netns.startswith("/proc/"):
-            from pyker.runtime.network_bridge import release_links
+            from pyker.runtime import aside, network_bridge
 
-            release_links(self.store.dir(self.plan.container_id))
+            container_dir = self.store.dir(self.plan.container_id)
+            if self.plan.run_root is not None:
+                self.network_release = aside.in_helper(
+                    network_bridge.release,
+                    network_bridge.Context.of(self.store, self.plan.run_root),
+                    self.plan.container_id, container_dir)
+            if self.network_release is None:
+                network_bridge.release_links(container_dir)
 
     def _died(self, code: int, oom: bool, seconds: int) -> None:
         """Docker's ``oom`` then ``die`` events; before the exit is recorded, so that who

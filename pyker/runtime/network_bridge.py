@@ -241,6 +241,13 @@ def teardown(ctx, container_id: str, container_dir: Path) -> None:
     (container_dir / STATE_FILE).unlink(missing_ok=True)
 
 
+def release(ctx, container_id: str, container_dir: Path) -> None:
+    """``release_links`` then ``teardown``: all of it in one call, for a helper process
+    (pyker.runtime.aside) while the monitor releases the rest of the container."""
+    release_links(container_dir)
+    teardown(ctx, container_id, container_dir)
+
+
 def release_links(container_dir: Path) -> None:
     """Begin deleting the container's veth pairs (pyker.network.bridge.start_detach): once
     its processes are gone and no restart follows, while the rest of the cleanup runs;

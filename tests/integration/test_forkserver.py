@@ -304,8 +304,10 @@ def test_each_spare_has_an_assistant_holding_only_its_socket(env):
 
 
 def test_a_bridge_run_is_served_and_its_assistant_reaped(env):
-    """A run on a network hands the set-up to the spare's assistant: the container has its
-    address, and the assistant, its call done, is reaped by the server (no zombie)."""
+    """A run on a network hands its set-up, then its release, to the spare's assistant:
+    the container has its address, then nothing of its network is left (no veth on the
+    bridge, no pinned namespace, no endpoint), and the assistant, exited with its command,
+    is reaped by the server (no zombie)."""
     server = server_pid(env)
     _settled(server)
     [helper] = assistants(server)
@@ -313,6 +315,12 @@ def test_a_bridge_run_is_served_and_its_assistant_reaped(env):
                "addr", "show", "eth0")
     assert proc.returncode == 0, proc.stderr
     assert b"inet 172." in proc.stdout or b"inet 10." in proc.stdout, proc.stdout
+    ports = subprocess.run(["ip", "-o", "link", "show", "master", "pyker0"],
+                           capture_output=True, preexec_fn=enter_tests_netns)
+    assert ports.stdout == b""
+    assert not list((Path(env["PYKER_RUN_ROOT"]) / "netns").glob("*"))
+    inspect = run(env, "network", "inspect", "-f", "{{len .Containers}}", "bridge")
+    assert inspect.stdout == b"0\n"
     _settled(server)
     assert helper not in assistants(server) and not os.path.exists(f"/proc/{helper}")
     assert all(_state(child) != "Z" for child in children(server))

@@ -38,10 +38,23 @@ def test_without_a_helper_the_call_runs_in_a_thread():
     assert pid == os.getpid() and thread != threading.get_ident()
 
 
-def test_an_offered_assistant_runs_the_call_in_its_own_process(helper):
+def test_an_offered_assistant_runs_the_calls_in_its_own_process(helper):
     aside.offer(helper)
     assert aside.start(os.getpid).result() == helper.pid
-    assert aside.start(os.getpid).result() == os.getpid()  # one call each: then a thread
+    assert aside.in_helper(os.getpid).result() == helper.pid  # free again: the next call
+
+
+def test_while_the_assistant_is_busy_a_call_goes_to_a_thread_or_in_line(helper):
+    aside.offer(helper)
+    busy = aside.start(_after, 0.3, "slow")
+    assert aside.in_helper(os.getpid) is None  # the caller does it itself
+    assert aside.start(os.getpid).result() == os.getpid()
+    assert busy.result() == "slow"
+    assert aside.start(os.getpid).result() == helper.pid
+
+
+def test_without_a_helper_in_helper_is_none():
+    assert aside.in_helper(os.getpid) is None
 
 
 def test_the_assistant_names_itself_in_ps(helper):
@@ -132,10 +145,17 @@ def test_a_wait_interrupted_by_a_signal_can_be_resumed(helper):
         signal.signal(signal.SIGALRM, previous)
 
 
-def test_an_unpicklable_call_runs_in_a_thread_and_the_assistant_exits(helper):
+def test_an_unpicklable_call_runs_in_a_thread_and_the_assistant_stays(helper):
     aside.offer(helper)
     assert aside.start(lambda: os.getpid()).result() == os.getpid()
-    _, status = os.waitpid(helper.pid, 0)  # dropped: its socket closed, it exited
+    assert aside.start(os.getpid).result() == helper.pid
+
+
+def test_the_assistant_exits_when_its_command_lets_go_of_it(helper):
+    aside.offer(helper)
+    assert aside.start(os.getpid).result() == helper.pid
+    aside._forget()  # as in a forked child, or at the command's exit: the socket closes
+    _, status = os.waitpid(helper.pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
 
 
@@ -151,7 +171,7 @@ def test_a_forked_child_does_not_take_its_parents_assistant(helper):
     read, write = os.pipe()
     child = os.fork()
     if child == 0:
-        os.write(write, b"%d" % len(aside._HELPERS))
+        os.write(write, b"%d" % (len(aside._HELPERS) + len(aside._BUSY)))
         os._exit(0)
     os.waitpid(child, 0)
     assert os.read(read, 16) == b"0"
