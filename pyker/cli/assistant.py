@@ -48,6 +48,9 @@ class Assistant:
         """Send ``function(*args)``, with this process's environment and umask."""
         if self.sock is None:
             raise OSError("the assistant is gone")
+        from pyker.cli.forkchild import promote
+
+        promote(self.pid)  # it may be copying its memory at idle priority
         umask = os.umask(0)
         os.umask(umask)
         data = pickle.dumps((function, args, dict(os.environ), umask))

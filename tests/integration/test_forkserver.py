@@ -369,6 +369,18 @@ def test_an_idle_spare_copies_its_memory_before_the_command_comes(env):
     assert _private_dirty_kb(spare) > 10_000
 
 
+@pytest.mark.skipif(not Path("/proc/self/sched").exists(), reason="no /proc/PID/sched "
+                    "(CONFIG_SCHED_DEBUG) to read a policy from")
+def test_commands_handed_over_mid_copy_run_at_the_normal_policy(env):
+    """A spare (and its assistant) copy their memory at SCHED_IDLE; the command, and so
+    its container, runs at the normal policy (0), even handed over during that copy."""
+    for _ in range(5):  # each right after the last: its spare copies as it is handed one
+        proc = run(env, "run", "--rm", "--network", "bridge", "busybox", "grep", "policy",
+                   "/proc/self/sched")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[-1] == b"0", proc.stdout
+
+
 def test_a_spare_killed_while_waiting_is_replaced(env):
     server = server_pid(env)
     [spare] = spares(server)
