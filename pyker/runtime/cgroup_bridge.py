@@ -53,6 +53,17 @@ def make(container_id: str):
     return manager
 
 
+def self_join_files(manager, *, user_namespace: bool):
+    """The files the container's init writes ``0`` into to move itself into its cgroup
+    (v1: each hierarchy's ``tasks``, V1Manager.self_join_files), sparing it the grace
+    period a move by another process waits for; None when whoever starts it must move it:
+    no cgroup of ours, cgroup v2 (no lone thread moves across domains), or a user
+    namespace (its root may not write the host's cgroup files)."""
+    if manager is None or user_namespace:
+        return None
+    return manager.self_join_files()
+
+
 def configure(manager, spec: Spec) -> None:
     """Write the spec's limits into the cgroup; print Docker's warnings to stderr."""
     for warning in manager.apply(resources_of(spec.linux.resources)):

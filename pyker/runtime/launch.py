@@ -86,7 +86,8 @@ def prepare(images: ImageStore, store: ContainerStore, record: Record,
         # without that wait (pyker.runtime.spawn), unless a user namespace prevents it:
         # no warm-up then, whose writer would hold the cgroup_mutex that move needs.
         cgroup = None if external else cgroup_bridge.make(record.id)
-        if cgroup is None or cgroup.self_join_files() is None or opts.userns_remap is not None:
+        if cgroup_bridge.self_join_files(
+                cgroup, user_namespace=opts.userns_remap is not None) is None:
             migration.warm()
         mount_rootfs(images, image, paths, volatile=opts.auto_remove)
         netns = net.netns if net else (

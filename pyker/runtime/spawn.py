@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 from pyker.runtime import init as container_init
-from pyker.runtime import pidns, userns
+from pyker.runtime import cgroup_bridge, pidns, userns
 
 if TYPE_CHECKING:
     from pyker.runtime.monitor import Plan
@@ -103,10 +103,7 @@ def spawn(plan: Plan, cgroup) -> Started:
     # With a user namespace, a helper creates it and forks the init (pyker.runtime.userns):
     # the PID namespace must be the new user namespace's, not one the monitor would make.
     helper = userns.Helper() if userns.new_user_namespace(plan.spec) else None
-    # On v1 the init moves itself into its cgroup, which spares it the grace period a move
-    # by this process waits for (V1Manager.self_join_files); not from inside a user
-    # namespace, whose root may not write the host's cgroup files.
-    join_files = cgroup.self_join_files() if cgroup is not None and helper is None else None
+    join_files = cgroup_bridge.self_join_files(cgroup, user_namespace=helper is not None)
     pid_ns = next((ns for ns in plan.spec.linux.namespaces if ns.type == "pid"), None)
     if helper is None and pid_ns is not None:
         if pid_ns.path:  # --pid container:NAME: the init joins that container's namespace

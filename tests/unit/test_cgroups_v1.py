@@ -353,3 +353,13 @@ def test_self_join_files_are_each_hierarchys_tasks_once(tmp_path: Path) -> None:
     files = mgr.self_join_files()
     assert files == tuple(mounts[c] / CG / "tasks" for c in dict.fromkeys(
         c for c in LEAF_FILES if c != "cpuacct"))
+
+
+def test_the_init_moves_itself_unless_a_user_namespace_or_no_cgroup_forbids(
+        tmp_path: Path) -> None:
+    from pyker.runtime import cgroup_bridge
+
+    mgr = V1Manager(CG, mounts=make_tree(tmp_path))
+    assert cgroup_bridge.self_join_files(mgr, user_namespace=False) == mgr.self_join_files()
+    assert cgroup_bridge.self_join_files(mgr, user_namespace=True) is None
+    assert cgroup_bridge.self_join_files(None, user_namespace=False) is None
