@@ -45,7 +45,8 @@ class Assistant:
             pass
 
     def call(self, function, args: tuple) -> _Pending:
-        """Send ``function(*args)``, with this process's environment and umask."""
+        """Send ``function(*args)``, with this process's environment, umask and working
+        directory (a relative data root names the same place there)."""
         if self.sock is None:
             raise OSError("the assistant is gone")
         from pyker.cli.forkchild import promote
@@ -53,7 +54,11 @@ class Assistant:
         promote(self.pid)  # it may be copying its memory at idle priority
         umask = os.umask(0)
         os.umask(umask)
-        data = pickle.dumps((function, args, dict(os.environ), umask))
+        try:
+            cwd = os.getcwd()
+        except OSError:  # removed meanwhile: the assistant stays where it is
+            cwd = None
+        data = pickle.dumps((function, args, dict(os.environ), umask, cwd))
         if len(data) > MAX_MESSAGE:
             raise OSError(f"a call of {len(data)} bytes for the assistant (at most "
                           f"{MAX_MESSAGE})")
@@ -143,9 +148,11 @@ def _serve(sock: socket.socket) -> None:
             _die_with_the_command(sock, busy)
             watched = True
         try:
-            function, args, environ, umask = pickle.loads(body)
+            function, args, environ, umask, cwd = pickle.loads(body)
             take_environment(environ)
             os.umask(umask)
+            if cwd is not None:
+                os.chdir(cwd)
             outcome = (True, function(*args))
         except BaseException as err:  # noqa: BLE001 — sent to the command, raised there
             outcome = (False, err)

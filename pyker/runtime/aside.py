@@ -10,8 +10,8 @@ a fork server's spare forks one while idle (pyker.cli.assistant) and offers it h
 
 A helper runs calls one at a time, each ``function(*args)`` pickled to it, and sends back
 the value or the exception, pickled; while it runs one, another call goes to a thread. The call must change only the kernel and the disk, not this process's
-memory, and must not depend on the process it runs in: it gets the caller's environment
-and umask, not its working directory.
+memory, and must not depend on the process it runs in: it gets the caller's environment,
+umask and working directory (by its path).
 """
 
 from __future__ import annotations

@@ -91,15 +91,19 @@ def test_pyker_errors_survive_pickling_whatever_their_constructor():
         assert back.exit_code == err.exit_code and back.__dict__ == err.__dict__
 
 
-def test_the_call_sees_the_callers_environment_and_umask(helper, monkeypatch):
+def test_the_call_sees_the_callers_environment_umask_and_directory(helper, monkeypatch,
+                                                                     tmp_path):
     monkeypatch.setenv("PYKER_ASIDE_TEST", "after the fork")
+    monkeypatch.chdir(tmp_path)
     old = os.umask(0o027)
     try:
         aside.offer(helper)
         seen = aside.start(_environment_and_umask, "PYKER_ASIDE_TEST").result()
+        writer = aside.start(_write_here, "relative.txt", "here").result()
     finally:
         os.umask(old)
     assert seen == ("after the fork", 0o027)
+    assert (tmp_path / "relative.txt").read_text() == "here" and writer == helper.pid
 
 
 def test_an_assistant_killed_during_its_call_is_an_error_not_a_hang(helper):
@@ -193,3 +197,8 @@ def _environment_and_umask(name: str) -> tuple[str | None, int]:
 def _after(delay: float, value: str) -> str:
     time.sleep(delay)
     return value
+
+
+def _write_here(name: str, text: str) -> int:
+    Path(name).write_text(text)
+    return os.getpid()
