@@ -52,13 +52,11 @@ class Assistant:
         from pyker.cli.forkchild import promote
 
         promote(self.pid)  # it may be copying its memory at idle priority
-        umask = os.umask(0)
-        os.umask(umask)
         try:
             cwd = os.getcwd()
         except OSError:  # removed meanwhile: the assistant stays where it is
             cwd = None
-        data = pickle.dumps((function, args, dict(os.environ), umask, cwd))
+        data = pickle.dumps((function, args, dict(os.environ), _umask(), cwd))
         if len(data) > MAX_MESSAGE:
             raise OSError(f"a call of {len(data)} bytes for the assistant (at most "
                           f"{MAX_MESSAGE})")
@@ -83,6 +81,21 @@ class Assistant:
             self.forget()
             return False, PykerError("the fork server's assistant ended without a result "
                                      "(its call may be half done)")
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it: umask(2) can only swap it, and for
+    that instant a file another thread creates would get mode bits it should not."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o077)  # before Linux 4.7: swapped, through the strictest value
+    os.umask(mask)
+    return mask
 
 
 class _Pending:
