@@ -6,12 +6,14 @@ mostly Python. In two threads they take turns on the interpreter lock, and the s
 for about their sum; in two processes they run on two cores. Forking a process for it
 then and there costs more than it saves (the copy-on-write faults of two copies of a large
 interpreter, ~5 ms each here), so a helper is made ahead of time by whoever can wait:
-a fork server's spare forks one while idle (pyker.cli.assistant) and offers it here.
+the fork server forks one with each spare (pyker.cli.assistant), offered here to the
+command the spare becomes.
 
 A helper runs calls one at a time, each ``function(*args)`` pickled to it, and sends back
-the value or the exception, pickled; while it runs one, another call goes to a thread. The call must change only the kernel and the disk, not this process's
-memory, and must not depend on the process it runs in: it gets the caller's environment,
-umask and working directory (by its path).
+the value or the exception, pickled; while it runs one, another call goes to a thread. A
+call must change only the kernel and the disk, not this process's memory, and must not
+depend on the process it runs in: it gets the caller's environment, umask and working
+directory (by its path).
 """
 
 from __future__ import annotations
