@@ -124,7 +124,9 @@ def fork(server_sockets: Iterable[socket.socket]) -> Assistant:
     if pid == 0:
         try:
             from pyker.cli.forkchild import let_go_of_server
+            from pyker.kernel.prctl import set_name
 
+            set_name(NAME)  # first: ps and the server's tests tell it from the spare by it
             ours.detach()
             let_go_of_server((theirs,), server_sockets)
             _serve(theirs)
@@ -141,9 +143,7 @@ def _serve(sock: socket.socket) -> None:
     """The assistant: fault its memory in while idle, then run its command's calls, one
     at a time, sending back each outcome, until the command closes its socket."""
     from pyker.cli.forkchild import prefault, take_environment
-    from pyker.kernel.prctl import set_name
 
-    set_name(NAME)
     busy = threading.Event()  # set while a call runs (_die_with_the_command)
     watched = False
     while True:
