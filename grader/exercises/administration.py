@@ -240,13 +240,14 @@ def _failed(event) -> bool:
 
 
 def _journal_restarts(data_root: Path, container_id: str, *,
-                      restarting: bool = False) -> tuple[int, list[str]]:
+                      decided: int = 0) -> tuple[int, list[str]]:
     """(automatic restarts seen in the journal, the container's actions in order).
 
     A restart is a ``die`` with a non-zero code followed by a ``start``, nothing (``kill``,
-    ``stop``) in between. ``restarting``: the record says the monitor is in its back-off, so
-    a last failed ``die`` counts too — RestartCount is raised when the restart is decided,
-    its ``start`` comes after the wait.
+    ``stop``) in between. ``decided``: the record's RestartCount, raised when the engine
+    decides a restart, before its back-off; a last failed ``die`` the journal shows no
+    ``start`` after counts too when RestartCount says that restart was decided (the
+    container is in its back-off, or ``pyker stop`` came during it and cancelled the start).
     """
     from pyker.events import Journal
 
@@ -257,7 +258,7 @@ def _journal_restarts(data_root: Path, container_id: str, *,
     lifecycle = [e for e in events if e.action in ("start", "die", "kill", "stop", "restart")]
     restarts = sum(1 for before, after in zip(lifecycle, lifecycle[1:])
                    if _failed(before) and after.action == "start")
-    if restarting and lifecycle and _failed(lifecycle[-1]):
+    if lifecycle and _failed(lifecycle[-1]) and decided > restarts:
         restarts += 1
     return restarts, actions
 
@@ -265,7 +266,7 @@ def _journal_restarts(data_root: Path, container_id: str, *,
 def _journal(ctx: Context) -> Outcome:
     record = _flaky(ctx)
     restarts, actions = _journal_restarts(ctx.engine.data_root, record.id,
-                                          restarting=record.state.status == "restarting")
+                                          decided=record.state.restart_count)
     evidence = {"journal_restarts": restarts, "actions": actions[-40:]}
     if restarts >= MIN_RESTARTS:
         return passed(f"le journal montre {restarts} sorties en erreur suivies d'un "

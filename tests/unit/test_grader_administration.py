@@ -92,9 +92,22 @@ def test_a_kill_between_the_exit_and_the_start_is_not_a_restart(tmp_path: Path) 
     assert admin._journal_restarts(root, "c1")[0] == 0
 
 
-def test_a_last_failure_counts_while_the_record_says_restarting(tmp_path: Path) -> None:
-    # RestartCount goes up when the restart is decided; its start comes after the back-off.
+def test_a_last_failure_counts_when_the_record_says_its_restart_was_decided(
+        tmp_path: Path) -> None:
+    # RestartCount goes up when the restart is decided; its start comes after the back-off,
+    # or never when pyker stop lands in the back-off.
     root = journal_of(tmp_path, [("start", "c1", {}), ("die", "c1", {"exitCode": "1"}),
                                  ("start", "c1", {}), ("die", "c1", {"exitCode": "1"})])
     assert admin._journal_restarts(root, "c1")[0] == 1
-    assert admin._journal_restarts(root, "c1", restarting=True)[0] == 2
+    assert admin._journal_restarts(root, "c1", decided=1)[0] == 1   # the policy gave up
+    assert admin._journal_restarts(root, "c1", decided=2)[0] == 2
+
+
+def test_a_stop_in_the_last_back_off_still_shows_the_decided_restarts(tmp_path: Path) -> None:
+    # What the solution leaves when its pyker stop lands in the third back-off: three
+    # failures, two starts after them, RestartCount 3, no kill (nothing ran to signal).
+    die = ("die", "c1", {"exitCode": "1"})
+    root = journal_of(tmp_path, [("create", "c1", {}), ("start", "c1", {}), die,
+                                 ("start", "c1", {}), die, ("start", "c1", {}), die])
+    assert admin._journal_restarts(root, "c1", decided=3)[0] == 3
+    assert admin._journal_restarts(root, "c1", decided=0)[0] == 2
