@@ -23,9 +23,12 @@ import socket
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pyker.cli import assistant
 from pyker.cli.client import decode_request
+
+if TYPE_CHECKING:  # the assistant is the server's business: a command run without it
+    from pyker.cli.assistant import Assistant  # never imports it (nor pickle)
 
 MAX_REQUEST = 1 << 20  # argv + environment; a larger one is refused
 IDLE = b"idle"  # the server to its spare: no command runs, fault your memory in now
@@ -42,8 +45,8 @@ class Spare:
     pid: int
     pidfd: int
     ctl: socket.socket
-    assistant_pid: int = 0
-    assistant_pidfd: int = -1
+    assistant_pid: int
+    assistant_pidfd: int
 
     def hand_over(self, body: bytes, conn: socket.socket, fds: list[int]) -> None:
         """Give it the request: ``fds`` are the client's stdin, stdout, stderr and working
@@ -83,6 +86,8 @@ def fork_spare(server_sockets: Iterable[socket.socket]) -> Spare:
     server's Python socket objects, which the children let go of without closing them twice.
     Both are forked before either faults its memory in (pyker.cli.assistant)."""
     server_sockets = list(server_sockets)
+    from pyker.cli import assistant
+
     helper = assistant.fork(server_sockets)
     try:
         ctl, child_end = socket.socketpair(socket.AF_UNIX,
@@ -129,7 +134,7 @@ def let_go_of_server(keep: Iterable[socket.socket],
 
 
 def _wait_for_command(ctl: socket.socket, server_sockets: Iterable[socket.socket],
-                      helper: assistant.Assistant) -> None:
+                      helper: Assistant) -> None:
     let_go_of_server((ctl, helper.sock), server_sockets)
     while True:
         try:

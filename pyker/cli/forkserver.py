@@ -7,8 +7,9 @@ ahead of time (:mod:`pyker.cli.forkchild`) takes each command and becomes what
 ``python -m pyker ARGS`` would have been: the client's stdin/stdout/stderr descriptors
 (received with SCM_RIGHTS), its working directory (an open descriptor, so nothing is
 resolved twice), environment, umask and argv, a session of its own, pyker's usual CLI entry
-point. Each spare comes with an assistant (:mod:`pyker.cli.assistant`), a second process for
-work its command does beside its own, which the server reaps. So the engine stays daemonless (DESIGN.md): the server holds no state of
+point. Each spare comes with an assistant (:mod:`pyker.cli.assistant`), a second process
+for work its command does beside its own, which the server reaps. So the engine stays
+daemonless (DESIGN.md): the server holds no state of
 containers or images — every command reads the data root as it would when run directly —
 and it only saves the interpreter start and the imports, ~250 ms a command. Whether the
 sources changed is :mod:`pyker.cli.sourcewatch`'s answer (inotify).
@@ -152,7 +153,8 @@ class Server:
             self._if_idle()
 
     def _assistant_ended(self, pidfd: int) -> None:
-        """A spare's assistant exited: after its one call, or with its spare or command."""
+        """A spare's assistant exited: with its spare (the server stopping, or the spare
+        killed) or with its command."""
         os.waitpid(self.assistants.pop(pidfd), 0)
         self.sel.unregister(pidfd)
         os.close(pidfd)
