@@ -111,7 +111,8 @@ class NetworkStore:
             yield self._files()
 
     def _save(self, net: Network, *, durable: bool = True) -> None:
-        data = json.dumps(net.to_dict(), indent=1, sort_keys=True).encode()
+        # Compact: an indented dump is CPython's pure-Python encoder, ~4x slower.
+        data = json.dumps(net.to_dict(), sort_keys=True).encode()
         atomic.atomic_write(self.dir / f"{net.id}.json", data, durable=durable)
 
     def _delete(self, net: Network) -> None:
