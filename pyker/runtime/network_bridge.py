@@ -229,11 +229,20 @@ def teardown(ctx, container_id: str, container_dir: Path) -> None:
     for port in (state or {}).get("ports", ()):
         nat.unpublish(port["bridge"], port["ip"], port["proto"], port["host_ip"],
                       port["host_port"], port["container_port"])
-    for network, endpoint in ctx.networks.endpoints_of(container_id):
-        if endpoint.veth:
-            bridge.detach(endpoint.veth)
+    endpoints = ctx.networks.endpoints_of(container_id)
+    veths = [endpoint.veth for _, endpoint in endpoints if endpoint.veth]
+    for veth in veths:
+        bridge.start_detach(veth)  # begun already by release_links, in a monitor
+    # The addresses go back while the kernel unlists the links (~1-2 ms): an address taken
+    # again at once is on no link before the next container's set-up makes its veth, and
+    # what the old namespace still holds is the same address with the same MAC, answering
+    # for nobody. A deletion that fails leaves a veth the next start of this container
+    # replaces (pyker.network.bridge.attach), and says so below.
+    for network, _ in endpoints:
         ctx.networks.detach(network.id, container_id)
         _event(ctx, "disconnect", network, container_id)
+    for veth in veths:
+        bridge.detach(veth)
     pinned_at = (state or {}).get("netns") or (
         pinned(ctx.run_root, container_id) if ctx.run_root else "")
     if pinned_at and not pinned_at.startswith("/proc/"):
