@@ -28,6 +28,7 @@ from pyker.errors import PykerError
 MAX_MESSAGE = 1 << 20
 NAME = "pyker-assistant"  # its name in ps and /proc/<pid>/comm (15 bytes at most)
 IDLE = b"idle"  # from the spare: no command runs, fault your memory in now
+WATCH_STACK = 64 << 10  # the command watcher's thread stack (threading.stack_size)
 
 
 class Assistant:
@@ -153,13 +154,14 @@ def _serve(sock: socket.socket) -> None:
             body = b""
         if body == IDLE:
             prefault(sock)
+            # Started here, off the first call's path (a thread's start took ~0.6 ms of it),
+            # once the memory is copied: the watcher's small stack is not part of the copy.
+            watched = watched or _die_with_the_command(sock, busy)
             continue
         if not body:  # the command is done (or had no use for us), or the spare is gone
             os._exit(0)
         busy.set()
-        if not watched:
-            _die_with_the_command(sock, busy)
-            watched = True
+        watched = watched or _die_with_the_command(sock, busy)
         try:
             function, args, environ, umask, cwd = pickle.loads(body)
             take_environment(environ)
@@ -180,11 +182,11 @@ def _serve(sock: socket.socket) -> None:
             os._exit(0)
 
 
-def _die_with_the_command(sock: socket.socket, busy: threading.Event) -> None:
+def _die_with_the_command(sock: socket.socket, busy: threading.Event) -> bool:
     """Exit as soon as the command's end of the socket closes: a killed command takes its
     call along, as it took the thread that ran it before, instead of letting the call go on
     making what nobody will undo (its container may be removed meanwhile). ``busy`` is set
-    while a call runs: the exit status says whether one was cut (1)."""
+    while a call runs: the exit status says whether one was cut (1). True once watching."""
     import select
 
     def watch() -> None:
@@ -195,4 +197,11 @@ def _die_with_the_command(sock: socket.socket, busy: threading.Event) -> None:
                 if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
                     os._exit(1 if busy.is_set() else 0)
 
-    threading.Thread(target=watch, name="command watch", daemon=True).start()
+    # A poll loop needs no 8 MB stack, and the next copy of this process's memory
+    # (pyker.cli.forkchild.prefault) would fault all of a default one in.
+    previous = threading.stack_size(WATCH_STACK)
+    try:
+        threading.Thread(target=watch, name="command watch", daemon=True).start()
+    finally:
+        threading.stack_size(previous)
+    return True
