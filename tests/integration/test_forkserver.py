@@ -303,6 +303,19 @@ def test_each_spare_has_an_assistant_holding_only_its_socket(env):
     _holds_stdio_and_sockets(helper, 1)
 
 
+def test_an_idle_assistant_already_watches_for_its_command(env):
+    """Once it has copied its memory, the assistant starts the thread that ends it with its
+    command (off the first call's path): two tasks while it waits."""
+    server = server_pid(env)
+    assert run(env, "version").returncode == 0
+    _settled(server)
+    [helper] = assistants(server)
+    deadline = time.monotonic() + 10
+    while len(tasks := os.listdir(f"/proc/{helper}/task")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(tasks) == 2, tasks
+
+
 def test_a_bridge_run_is_served_and_its_assistant_reaped(env):
     """A run on a network hands its set-up, then its release, to the spare's assistant:
     the container has its address, then nothing of its network is left (no veth on the
