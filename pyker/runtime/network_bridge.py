@@ -236,17 +236,26 @@ def teardown(ctx, container_id: str, container_dir: Path) -> None:
     # The addresses go back while the kernel unlists the links (~1-2 ms): an address taken
     # again at once is on no link before the next container's set-up makes its veth, and
     # what the old namespace still holds is the same address with the same MAC, answering
-    # for nobody. A deletion that fails leaves a veth the next start of this container
-    # replaces (pyker.network.bridge.attach), and says so below.
-    for network, _ in endpoints:
-        ctx.networks.detach(network.id, container_id)
-        _event(ctx, "disconnect", network, container_id)
-    for veth in veths:
-        bridge.detach(veth)
-    pinned_at = (state or {}).get("netns") or (
-        pinned(ctx.run_root, container_id) if ctx.run_root else "")
-    if pinned_at and not pinned_at.startswith("/proc/"):
-        netns.remove(Path(pinned_at))
+    # for nobody. Every deletion is waited for, and the namespace unpinned, whatever fails:
+    # a pair whose deletion failed goes with the namespace, not left on the bridge with an
+    # address given back.
+    failed: list[BaseException] = []
+    try:
+        for network, _ in endpoints:
+            ctx.networks.detach(network.id, container_id)
+            _event(ctx, "disconnect", network, container_id)
+    finally:
+        for veth in veths:
+            try:
+                bridge.detach(veth)
+            except OSError as err:
+                failed.append(err)
+        pinned_at = (state or {}).get("netns") or (
+            pinned(ctx.run_root, container_id) if ctx.run_root else "")
+        if pinned_at and not pinned_at.startswith("/proc/"):
+            netns.remove(Path(pinned_at))
+    if failed:
+        raise failed[0]
     (container_dir / STATE_FILE).unlink(missing_ok=True)
 
 

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,48 @@ def test_an_unreadable_network_state_starts_nothing_and_raises_nothing(tmp_path)
     (tmp_path / "network.json").write_text('{"networks": {"bridge": {"EndpointID": ""}}}')
     release_links(tmp_path)
     assert bridge._PENDING == {}
+
+
+def test_a_failed_deletion_still_unpins_the_namespace_and_is_raised(
+        netns, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """network_bridge.teardown gives the address back while the veth is being deleted; if
+    that deletion fails, the namespace is unpinned all the same (the pair goes with it, not
+    left on the bridge with a freed address), then the error is raised, and the state file
+    stays for a later teardown."""
+    from pyker.network.netns import is_pinned, remove
+    from pyker.runtime import network_bridge
+    from pyker.runtime.options import RunOptions
+    from pyker.runtime.state import ContainerStore, Record
+
+    host, _ = netns
+    containers = ContainerStore(tmp_path / "data" / "containers")
+    ctx = network_bridge.Context(containers=containers, run_root=tmp_path / "run")
+    record = Record(id=secrets.token_hex(32), name="n", image_id="", image_ref="busybox",
+                    created="", path="true", args=())
+    directory = containers.dir(record.id)
+    directory.mkdir(parents=True)
+    opts = RunOptions(image="busybox", network="bridge")
+    pinned = Path(network_bridge.pinned(ctx.run_root, record.id))
+
+    def body() -> None:
+        plan = network_bridge.setup(ctx, record, opts, None, directory)
+        assert plan is not None and is_pinned(pinned)
+        [(_, endpoint)] = ctx.networks.endpoints_of(record.id)
+        assert endpoint.veth in _links(host)
+
+        def refused(veth: str) -> None:
+            raise PermissionError(1, "Operation not permitted", veth)
+
+        monkeypatch.setattr(bridge, "detach", refused)
+        with pytest.raises(PermissionError):
+            network_bridge.teardown(ctx, record.id, directory)
+        monkeypatch.undo()
+        bridge._PENDING.pop(endpoint.veth).join()  # the deletion the fake did not wait for
+
+    try:
+        _inside(host, body)
+        assert not is_pinned(pinned)
+    finally:
+        remove(pinned)  # a failing run leaves no mount behind
+    assert ctx.networks.endpoints_of(record.id) == []
+    assert (directory / network_bridge.STATE_FILE).exists()
