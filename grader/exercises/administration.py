@@ -10,7 +10,8 @@ address lands on a throwaway bridge, and reads the address the container's eth0 
 
 ``flaky`` reads ``n14-flaky``'s record (restart policy, RestartCount, whether ``pyker stop``
 asked it to stop) and (hidden) the event journal of the store (``<data-root>/events``):
-each automatic restart is a ``die`` with a non-zero exit code followed by a ``start``.
+each automatic restart is a ``die`` with a non-zero exit code followed by a ``start``, or a
+last such ``die`` whose restart RestartCount says was decided (a stop in the back-off).
 """
 
 from __future__ import annotations
