@@ -12,8 +12,8 @@ pyker rm -f n15-worker > /dev/null 2>&1 || true
 pyker run -d --name n15-worker -v "$labs/15-twelve-factor/exercice:/app:ro" python \
     python3 /app/worker.py > /dev/null
 # Stop it once it runs its loop (its first line is printed then).
-for _ in $(seq 300); do   # up to 30 s: a loaded machine starts python slowly
-    pyker logs n15-worker 2>/dev/null | grep -q "worker prêt" && break
+end=$((SECONDS + 30))  # a loaded machine starts python slowly
+until pyker logs n15-worker 2>/dev/null | grep -q "worker prêt" || [ "$SECONDS" -ge "$end" ]; do
     sleep 0.1
 done
 pyker stop -t 3 n15-worker > /dev/null
