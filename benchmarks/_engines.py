@@ -9,6 +9,8 @@ their own CLIs, but nothing of theirs may land on the host:
   iptables tables are per-namespace. The process enters it in ``preexec_fn`` (setns), then
   unshares a mount namespace (slave: nothing mounted there reaches the host) and mounts a
   fresh sysfs, so /sys/class/net shows the namespace's devices, as ``ip netns exec`` does.
+  A timed command is spared that spawn's cost: the benchmark joins the namespaces itself
+  around it (:class:`Joined`, the mount namespace made once and pinned).
   ``ip netns exec`` itself cannot be used: its fresh sysfs hides /sys/fs/cgroup, and dockerd
   then stops with "Devices cgroup isn't mounted"; here the cgroup tree is moved back on top.
 * **Storage.** Every root, run root and state directory is under the benchmark's temporary
@@ -143,6 +145,10 @@ class NetNs:
         return preexec
 
 
+    def joined(self, *, mount_ns: Path | None = None) -> Joined:
+        """This namespace (and ``mount_ns``, a pinned mount namespace), for a timed run."""
+        return Joined(f"/run/netns/{self.name}", mount_ns)
+
     def enter_net_only(self) -> Callable[[], None]:
         """A ``preexec_fn`` that joins the network namespace only: pyker needs no fresh
         sysfs, and its fork server serves only clients in all of its own namespaces."""
@@ -156,6 +162,93 @@ class NetNs:
             os.close(fd)
 
         return preexec
+
+
+class Joined:
+    """A network namespace, and maybe a mount namespace, that this process itself joins for
+    the time of a spawn (:func:`_common.once`), then leaves: the command starts in them as
+    it would from a shell already there. Joining a mount namespace needs a single-threaded
+    process (the benchmarks are); it also moves the root and working directory, which are
+    restored on the way out."""
+
+    def __init__(self, netns: str | None, mount_ns: Path | None = None) -> None:
+        self._targets = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), kind)
+                         for path, kind in ((netns, "net"), (mount_ns, "mnt")) if path]
+        self._own = [(os.open(f"/proc/self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC), kind)
+                     for _, kind in self._targets]
+        self._cwd = ""
+
+    def __enter__(self) -> Joined:
+        self._cwd = os.getcwd()
+        try:
+            self._join(self._targets)
+        except BaseException:  # half joined: back where this process was, then the error
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._join(reversed(self._own))
+        os.chdir(self._cwd)
+
+    def close(self) -> None:
+        """Let go of the namespaces (a pinned one ends with its pin and these)."""
+        for fd, _ in self._targets + self._own:
+            os.close(fd)
+        self._targets, self._own = [], []
+
+    @staticmethod
+    def _join(namespaces) -> None:
+        from pyker.kernel.namespaces import CloneFlag, setns
+
+        for fd, kind in namespaces:
+            setns(fd, CloneFlag.CLONE_NEWNET if kind == "net" else CloneFlag.CLONE_NEWNS)
+
+
+def pin_mount_namespace(pin: Path, setup: Callable[[], None]) -> str:
+    """A mount namespace made by ``setup`` (a preexec function that unshares one) in a child,
+    kept on the file ``pin`` once the child is gone; why it could not be, or "".
+
+    ``pin``'s directory becomes a private mount of its own: a namespace file bound on a
+    shared mount would propagate into the namespace it pins. The workspace's end detaches
+    both (:func:`_common.unmount_under`)."""
+    from pyker.kernel.mount import MountFlag, mount
+
+    try:
+        pin.parent.mkdir(parents=True, exist_ok=True)
+        mount(str(pin.parent), str(pin.parent), None, MountFlag.MS_BIND)
+        mount(None, str(pin.parent), None, MountFlag.MS_PRIVATE)
+        pin.touch()
+        ready_r, ready_w = os.pipe()
+        done_r, done_w = os.pipe()
+        pid = os.fork()
+    except OSError as err:
+        return f"a mount namespace pinned on {pin}: {err}"
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            setup()
+            os.write(ready_w, b"ok")
+        except BaseException as err:  # noqa: BLE001 — told to the parent, in a forked child
+            os.write(ready_w, f"{type(err).__name__}: {err}".encode(errors="replace")[:500])
+        finally:
+            os.read(done_r, 1)
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        said = os.read(ready_r, 512).decode(errors="replace")
+        if said != "ok":
+            return f"the mount namespace's set-up failed: {said or 'no answer'}"
+        mount(f"/proc/{pid}/ns/mnt", str(pin), None, MountFlag.MS_BIND)
+        return ""
+    except OSError as err:
+        return f"pinning a mount namespace on {pin}: {err}"
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
 
 
 def docker_cli() -> str | None:

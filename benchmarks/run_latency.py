@@ -44,7 +44,8 @@ from pathlib import Path
 
 from _common import (REPO, ForkServer, Variant, bootstrap_busybox, loadavg, machine, measure,
                      pyker_env, row, run, tail)
-from _engines import NetNs, podman_run_flags, podman_store, start_docker, workspace
+from _engines import (Joined, NetNs, pin_mount_namespace, podman_run_flags, podman_store,
+                      start_docker, workspace)
 from _engines import versions as engine_versions
 
 FORK_ROW = "pyker (fork server)"
@@ -102,11 +103,15 @@ def variants(tmp: Path, python: Path, bundle: Path) -> list[Variant]:
                        skip="" if runc else "runc not installed (Debian package runc)"))
     crun = shutil.which("crun")
     hybrid = oci_runtime.is_hybrid_cgroup()
-    out.append(Variant("crun run", [crun or "crun", "--root", str(tmp / "crun"), "run", "--bundle",
-                                    str(bundle), "{id}"],
-                       preexec=oci_runtime._hide_unified if hybrid else None,
+    crun_row = Variant("crun run", [crun or "crun", "--root", str(tmp / "crun"), "run",
+                                    "--bundle", str(bundle), "{id}"],
                        note="in a mount ns without /sys/fs/cgroup/unified" if hybrid else "",
-                       skip="" if crun else "crun not installed (Debian package crun)"))
+                       skip="" if crun else "crun not installed (Debian package crun)")
+    if hybrid and crun:
+        pin = tmp / "crun-ns" / "mnt"
+        crun_row.skip = pin_mount_namespace(pin, oci_runtime._hide_unified)
+        crun_row.joined = None if crun_row.skip else Joined(None, pin)
+    out.append(crun_row)
     out.append(Variant("floor: unshare+chroot", ["unshare", "--pid", "--mount", "--uts", "--ipc",
                                                  "--net", "--fork", "chroot", str(rootfs),
                                                  "/bin/true"],
@@ -134,9 +139,13 @@ def engines(tmp: Path, stack: ExitStack, python: Path) -> list[Variant]:
                        else [], d.client_env() if d else None, skip=docker_err,
                        note="docker0 bridge, dockerd in its own netns"))
     argv, ns, podman_err = podman_store(tmp, stack, image_tar) if not err else ([], None, err)
+    joined = None
+    if ns and not podman_err:  # its namespace, and a mount namespace with that one's sysfs
+        pin = tmp / "podman" / "ns" / "mnt"
+        podman_err = pin_mount_namespace(pin, ns.enter())
+        joined = ns.joined(mount_ns=pin) if not podman_err else None
     out.append(Variant("podman run --rm", [*argv, "run", "--rm", *podman_run_flags(), "busybox",
-                                           "true"],
-                       preexec=ns.enter() if ns and not podman_err else None, skip=podman_err,
+                                           "true"], joined=joined, skip=podman_err,
                        note="netavark bridge, in its own netns"))
     return out
 
@@ -147,8 +156,8 @@ def _pyker_bridge(tmp: Path, stack: ExitStack, python: Path) -> list[Variant]:
     v = _pyker_bridge_alone(tmp, stack, python)
     env = {**pyker_env(tmp, bytecode=True, forkserver=True),
            "PYKER_RUN_ROOT": str(tmp / "run-bridge")}
-    served = Variant(BRIDGE_FORK_ROW, v.argv, env, preexec=v.preexec, skip=v.skip,
-                     note="the fork server running in that netns")
+    served = Variant(BRIDGE_FORK_ROW, v.argv, env, preexec=v.preexec, joined=v.joined,
+                     skip=v.skip, note="the fork server running in that netns")
     return [v, served]
 
 
@@ -164,7 +173,8 @@ def _pyker_bridge_alone(tmp: Path, stack: ExitStack, python: Path) -> Variant:
     if err:
         v.skip = f"no network namespace for it: {err}"
         return v
-    v.preexec = ns.enter_net_only()
+    v.preexec = ns.enter_net_only()  # for the trial and the fork server's start
+    v.joined = ns.joined()
     trial = run(v.argv, env, preexec_fn=v.preexec)
     if trial.returncode != 0:
         v.skip = f"pyker run --network bridge failed ({tail(trial)})"
@@ -224,6 +234,7 @@ def main() -> int:
             return 1
         bundle = _bundle(tmp, _busybox_layer(tmp / "data"))
         vs = variants(tmp, python, bundle) + engines(tmp, stack, python)
+        stack.callback(lambda: [v.joined.close() for v in vs if v.joined])  # first, at the end
         servers = []
         for name in (FORK_ROW, BRIDGE_FORK_ROW):
             served = next(v for v in vs if v.name == name)
