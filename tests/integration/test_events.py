@@ -71,12 +71,20 @@ def test_run_stop_rm_is_replayed_in_dockers_order(pk):
     assert LINE.fullmatch(lines.strip()), lines
 
 
+def _as_in_a_terminal() -> None:
+    """SIGINT as a shell in a terminal leaves it to a command: a test run started in the
+    background (``nohup … &`` without job control) hands SIG_IGN down, and Python then
+    installs no KeyboardInterrupt: the Ctrl-C below would be ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Stream:
     """``pyker events`` running in the background; its lines as they come."""
 
     def __init__(self, pk: Pyker, *args: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "pyker", "events", *args],
-                                     stdout=subprocess.PIPE, env=pk.env)
+                                     stdout=subprocess.PIPE, env=pk.env,
+                                     preexec_fn=_as_in_a_terminal)
         self.lines: queue.Queue[str] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
