@@ -310,7 +310,7 @@ def test_an_idle_assistant_already_watches_for_its_command(env):
     assert run(env, "version").returncode == 0
     _settled(server)
     [helper] = assistants(server)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # its copy runs at SCHED_IDLE: a busy machine delays it
     while len(tasks := os.listdir(f"/proc/{helper}/task")) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(tasks) == 2, tasks
